@@ -1,0 +1,481 @@
+"""Pure-Python implementation of the mijcodec codec.
+
+It behaves exactly like the compiled ``mijcodec._codec`` (same results, same
+exceptions; the test suite runs every case on both and compares them with
+Hypothesis), using only the standard library's ``zlib``, ``backports.zstd`` /
+``compression.zstd`` and orjson. It is what runs where the extension is not
+built, and it is the readable reference for what the compiled code does.
+"""
+
+from __future__ import annotations
+
+import re
+import zlib
+from typing import Any, Callable, Optional, Union
+
+import orjson
+
+from ._common import (
+    DEFAULT_MAX_PAYLOAD_SIZE,
+    MAX_SEND_SIZE,
+    OPCODES,
+    ZLIB_SUFFIX,
+    Opcode,
+    encode,
+    parse_envelope,
+    reparse_d,
+)
+from ._errors import CodecError, DecodeError, DecompressError, EncodeError, PayloadTooLarge
+
+try:  # Python 3.14+
+    from compression import zstd as _zstd  # type: ignore[import-not-found]
+except ImportError:  # pragma: no cover - depends on the Python version
+    try:
+        from backports import zstd as _zstd  # type: ignore[import-not-found,no-redef]
+    except ImportError:
+        _zstd = None  # type: ignore[assignment]
+
+__all__ = [
+    "Opcode",
+    "Decoder",
+    "Packet",
+    "encode",
+    "CodecError",
+    "DecompressError",
+    "DecodeError",
+    "PayloadTooLarge",
+    "EncodeError",
+    "ZLIB_SUFFIX",
+    "DEFAULT_MAX_PAYLOAD_SIZE",
+    "MAX_SEND_SIZE",
+    "ZLIB_VERSION",
+    "ZSTD_VERSION",
+]
+
+#: Version of the zlib library doing the inflating.
+ZLIB_VERSION: str = zlib.ZLIB_RUNTIME_VERSION
+#: Version of the zstd library doing zstd-stream, or None when unavailable.
+ZSTD_VERSION: Optional[str] = _zstd.zstd_version if _zstd is not None else None
+
+_loads = orjson.loads
+_JSONDecodeError = orjson.JSONDecodeError
+
+# Discord's canonical envelope prefix: {"t":<null|"NAME">,"s":<null|int>,"op":<int>,"d":
+# Only plain printable ASCII event names and non-negative integers of at most
+# 18 digits (no leading zeros) qualify; anything else takes the full parse.
+# mijcodec/_codec.pyx implements exactly these rules by hand.
+_CANONICAL = re.compile(
+    rb'\{"t":(?:null|"([\x20\x21\x23-\x5b\x5d-\x7e]*)"),'
+    rb'"s":(?:null|(0|[1-9][0-9]{0,17})),'
+    rb'"op":(0|[1-9][0-9]{0,17}),'
+    rb'"d":'
+).match
+
+_ZSTD_MAGIC = 0xFD2FB528
+_COMPRESS_MODES = ("zlib-stream", "zstd-stream", None)
+
+Handler = Callable[["Packet"], Any]
+
+
+class Packet:
+    """One decoded gateway payload.
+
+    ``op``, ``s`` and ``t`` are read when the packet is made; ``d`` is parsed
+    from JSON on first access and cached, so a packet nobody reads costs no
+    JSON object building. ``raw`` is the whole decompressed payload (bytes).
+    Absent ``t``, ``s`` or ``d`` keys read as None.
+    """
+
+    __slots__ = ("_op", "_s", "_t", "_raw", "_d", "_d_start", "_ready")
+
+    def __init__(self) -> None:  # instances come from Decoder.feed()
+        self._op: Any = None
+        self._s: Optional[int] = None
+        self._t: Optional[str] = None
+        self._raw: bytes = b""
+        self._d: Any = None
+        self._d_start = 0
+        self._ready = True
+
+    @property
+    def op(self) -> Union[Opcode, int]:
+        return self._op
+
+    @property
+    def s(self) -> Optional[int]:
+        return self._s
+
+    @property
+    def t(self) -> Optional[str]:
+        return self._t
+
+    @property
+    def raw(self) -> bytes:
+        return self._raw
+
+    @property
+    def d(self) -> Any:
+        if self._ready:
+            return self._d
+        raw = self._raw
+        try:
+            d = _loads(memoryview(raw)[self._d_start : len(raw) - 1])
+        except _JSONDecodeError:
+            d = reparse_d(raw, self._op, self._s, self._t)
+        self._d = d
+        self._ready = True
+        return d
+
+    def __repr__(self) -> str:
+        return f"Packet(op={self._op!r}, s={self._s!r}, t={self._t!r})"
+
+
+def _make_packet(raw: bytes) -> Packet:
+    """Read the envelope of one payload: the canonical fast path or a full parse."""
+    pkt = Packet.__new__(Packet)
+    pkt._raw = raw
+    m = _CANONICAL(raw)
+    if m is not None and raw[-1] == 0x7D and m.end() < len(raw) - 1:
+        t, s, op = m.groups()
+        op = int(op)
+        pkt._op = OPCODES.get(op, op)
+        pkt._s = None if s is None else int(s)
+        pkt._t = None if t is None else t.decode("ascii")
+        pkt._d_start = m.end()
+        pkt._d = None
+        pkt._ready = False
+    else:
+        pkt._op, pkt._s, pkt._t, pkt._d = parse_envelope(raw)
+        pkt._d_start = 0
+        pkt._ready = True
+    return pkt
+
+
+def _as_buffer(data: Any) -> Any:
+    """bytes as they are; any other C-contiguous buffer as a flat byte view."""
+    try:
+        view = memoryview(data)
+    except TypeError:
+        raise TypeError(f"feed() expects a bytes-like object, not {type(data).__name__}") from None
+    if not view.c_contiguous:
+        raise TypeError("feed() expects a C-contiguous bytes-like object")
+    if view.ndim != 1 or view.itemsize != 1:
+        view = view.cast("B")
+    return view
+
+
+class Decoder:
+    """Decodes the messages of one gateway connection.
+
+    ``compress`` is ``"zlib-stream"``, ``"zstd-stream"`` or ``None``/``"none"``
+    (plain JSON frames). Feed it every websocket message in order; it returns a
+    :class:`Packet` for each complete payload (None while a zlib-stream payload
+    is incomplete) and calls the handlers registered with :meth:`on`.
+    """
+
+    def __init__(self, compress: Optional[str] = "zlib-stream", *, max_payload_size: int = DEFAULT_MAX_PAYLOAD_SIZE) -> None:
+        if compress == "none":
+            compress = None
+        if compress not in _COMPRESS_MODES:
+            raise ValueError(f"compress must be 'zlib-stream', 'zstd-stream' or None, not {compress!r}")
+        if compress == "zstd-stream" and _zstd is None:
+            raise ValueError("zstd-stream needs backports.zstd (Python < 3.14) or compression.zstd")
+        if type(max_payload_size) is not int or max_payload_size < 1:
+            raise ValueError("max_payload_size must be a positive int")
+        self._compress = compress
+        self._max = max_payload_size
+        self._seq: Optional[int] = None
+        self.payloads = 0
+        self.bytes_in = 0
+        self.bytes_out = 0
+        self._op_handlers: dict[int, tuple[Handler, ...]] = {}
+        self._t_handlers: dict[str, tuple[Handler, ...]] = {}
+        self._busy = False
+        self._new_context()
+
+    # -- state ----------------------------------------------------------------
+
+    def _new_context(self) -> None:
+        self._poison: Optional[CodecError] = None
+        self._buf = bytearray()
+        self._tail = b""
+        self._header = b""
+        self._z: Any = None
+        self._zs: Any = None
+        self._zs_in_frame = False
+        self._zs_checksum = False
+        if self._compress == "zlib-stream":
+            self._z = zlib.decompressobj(-15)  # raw inflate: no adler32 work
+        elif self._compress == "zstd-stream":
+            self._zs = _zstd.ZstdDecompressor()
+
+    def reset(self) -> None:
+        """A fresh decompression context and empty buffers, for a new connection.
+
+        Clears a poisoned state. ``seq``, the counters and the handlers stay.
+        """
+        if self._busy:
+            raise RuntimeError("Decoder.reset() called while feed() is running")
+        self._new_context()
+
+    @property
+    def compress(self) -> Optional[str]:
+        return self._compress
+
+    @property
+    def max_payload_size(self) -> int:
+        return self._max
+
+    @property
+    def seq(self) -> Optional[int]:
+        """The last dispatch sequence number seen, None before any."""
+        return self._seq
+
+    @property
+    def poisoned(self) -> bool:
+        return self._poison is not None
+
+    # -- handlers -------------------------------------------------------------
+
+    def on(self, key: Union[int, str], handler: Optional[Handler] = None) -> Any:
+        """Call ``handler(packet)`` for every packet with opcode ``key`` (an int)
+        or every dispatch whose ``t`` is ``key`` (a str). Handlers for op 0 see
+        every dispatch, after the ones registered for its ``t``. Without
+        ``handler``, returns a decorator."""
+        table = self._table(key)
+        if handler is None:
+            def decorator(fn: Handler) -> Handler:
+                self.on(key, fn)
+                return fn
+            return decorator
+        if not callable(handler):
+            raise TypeError("handler must be callable")
+        table[key] = table.get(key, ()) + (handler,)
+        return handler
+
+    def off(self, key: Union[int, str], handler: Optional[Handler] = None) -> None:
+        """Remove ``handler`` for ``key``, or every handler for ``key``."""
+        table = self._table(key)
+        if handler is None:
+            table.pop(key, None)
+            return
+        handlers = list(table.get(key, ()))
+        if handler not in handlers:
+            raise ValueError(f"{handler!r} is not registered for {key!r}")
+        handlers.remove(handler)
+        if handlers:
+            table[key] = tuple(handlers)
+        else:
+            del table[key]
+
+    def _table(self, key: Any) -> dict:
+        if isinstance(key, str):
+            return self._t_handlers
+        if isinstance(key, int) and not isinstance(key, bool):
+            return self._op_handlers
+        raise TypeError(f"handler key must be an opcode (int) or an event name (str), not {type(key).__name__}")
+
+    # -- feeding --------------------------------------------------------------
+
+    def feed(self, data: Any) -> Optional[Packet]:
+        """Decode one websocket message; return the Packet it completes, or None."""
+        if self._busy:
+            raise RuntimeError("Decoder.feed() re-entered while it is running")
+        if self._poison is not None:
+            raise type(self._poison)(
+                f"decoder is poisoned by an earlier error ({self._poison}); call reset() for a new connection"
+            )
+        self._busy = True
+        try:
+            compress = self._compress
+            if compress == "zlib-stream":
+                raw = self._feed_zlib(data)
+            elif compress == "zstd-stream":
+                raw = self._feed_zstd(data)
+            else:
+                raw = self._feed_plain(data)
+            if raw is None:
+                return None
+            pkt = _make_packet(raw)
+            self.payloads += 1
+            op = pkt._op
+            if op == 0 and pkt._s is not None:
+                self._seq = pkt._s
+        finally:
+            self._busy = False
+        if self._op_handlers or self._t_handlers:
+            if op == 0:
+                for handler in self._t_handlers.get(pkt._t, ()):  # type: ignore[arg-type]
+                    handler(pkt)
+            for handler in self._op_handlers.get(op, ()):
+                handler(pkt)
+        return pkt
+
+    def _fail(self, exc: CodecError) -> CodecError:
+        self._poison = exc
+        return exc
+
+    def _feed_plain(self, data: Any) -> bytes:
+        if type(data) is str:
+            try:
+                raw = data.encode("utf-8")
+            except UnicodeEncodeError as exc:
+                raise DecodeError(f"payload is not valid UTF-8: {exc}") from None
+        elif type(data) is bytes:
+            raw = data
+        else:
+            raw = _as_buffer(data).tobytes()
+        n = len(raw)
+        self.bytes_in += n
+        if n > self._max:
+            raise PayloadTooLarge(f"payload of {n} bytes exceeds max_payload_size={self._max}")
+        self.bytes_out += n
+        return raw
+
+    def _feed_zlib(self, data: Any) -> Optional[bytes]:
+        if type(data) is not bytes:
+            if type(data) is str:
+                raise TypeError("a compressed stream takes bytes-like messages, not str")
+            data = _as_buffer(data)
+        n = len(data)
+        if n == 0:
+            return None
+        self.bytes_in += n
+        body = data
+        if len(self._header) < 2:
+            need = 2 - len(self._header)
+            self._header += bytes(data[:need])
+            body = data[need:]
+            if len(self._header) == 2:
+                cmf, flg = self._header
+                if (cmf & 0x0F) != 8 or (cmf >> 4) > 7 or (cmf * 256 + flg) % 31 != 0 or flg & 0x20:
+                    raise self._fail(DecompressError(f"not a zlib stream: bad header {self._header.hex()}"))
+        buf = self._buf
+        out = b""
+        if len(body):
+            limit = self._max - len(buf)
+            z = self._z
+            try:
+                out = z.decompress(body, limit + 1)
+            except zlib.error as exc:
+                raise self._fail(DecompressError(f"corrupt zlib-stream: {exc}")) from None
+            if z.eof:
+                raise self._fail(DecompressError("zlib-stream ended its deflate stream; a gateway stream never ends"))
+            if len(out) > limit:
+                raise self._fail(PayloadTooLarge(f"payload exceeds max_payload_size={self._max} bytes"))
+            self.bytes_out += len(out)
+        if n >= 4:
+            tail = data[-4:]
+        else:
+            tail = (self._tail + bytes(data))[-4:]
+        if tail != ZLIB_SUFFIX:
+            self._tail = bytes(tail)
+            if out:
+                buf += out
+            return None
+        self._tail = b""
+        if not buf:
+            raw = out
+        else:
+            buf += out
+            raw = bytes(buf)
+            buf.clear()
+        return raw
+
+    def _feed_zstd(self, data: Any) -> Optional[bytes]:
+        if type(data) is not bytes:
+            if type(data) is str:
+                raise TypeError("a compressed stream takes bytes-like messages, not str")
+            data = _as_buffer(data)
+        n = len(data)
+        if n == 0:
+            return None
+        self.bytes_in += n
+        self._scan_zstd(data, n)
+        remaining = self._max
+        parts = []
+        zs = self._zs
+        while True:
+            try:
+                chunk = zs.decompress(data, remaining + 1)
+            except _zstd.ZstdError as exc:
+                raise self._fail(DecompressError(f"corrupt zstd-stream: {exc}")) from None
+            if len(chunk) > remaining:
+                raise self._fail(PayloadTooLarge(f"payload exceeds max_payload_size={self._max} bytes"))
+            remaining -= len(chunk)
+            if chunk:
+                parts.append(chunk)
+            if not zs.eof:
+                break
+            # A frame ended (Spacebar closes one frame per payload): go on
+            # with a new frame in a fresh decompressor.
+            data = zs.unused_data
+            zs = self._zs = _zstd.ZstdDecompressor()
+            if not data:
+                break
+        if not parts:
+            return None
+        raw = parts[0] if len(parts) == 1 else b"".join(parts)
+        self.bytes_out += len(raw)
+        return raw
+
+    def _scan_zstd(self, data: Any, n: int) -> None:
+        """Walk the frame and block headers of one message.
+
+        A zstd-stream message must end on a block boundary (Discord flushes a
+        block per payload) or at the end of a frame (Spacebar closes a frame
+        per payload). A message that stops inside a header or a block was
+        truncated: DecompressError, instead of waiting for bytes that belong
+        to the next payload.
+        """
+        pos = 0
+        in_frame = self._zs_in_frame
+        checksum = self._zs_checksum
+        while pos < n:
+            left = n - pos
+            if not in_frame:
+                if left < 4:
+                    raise self._fail(DecompressError("truncated zstd-stream message: incomplete frame header"))
+                magic = data[pos] | data[pos + 1] << 8 | data[pos + 2] << 16 | data[pos + 3] << 24
+                if magic == _ZSTD_MAGIC:
+                    if left < 5:
+                        raise self._fail(DecompressError("truncated zstd-stream message: incomplete frame header"))
+                    fhd = data[pos + 4]
+                    if fhd & 0x08:
+                        raise self._fail(DecompressError("corrupt zstd-stream: reserved bit set in frame header"))
+                    single = fhd & 0x20
+                    fcs = fhd >> 6
+                    size = 5 + (0 if single else 1) + (0, 1, 2, 4)[fhd & 3] + ((1 if single else 0), 2, 4, 8)[fcs]
+                    if left < size:
+                        raise self._fail(DecompressError("truncated zstd-stream message: incomplete frame header"))
+                    checksum = bool(fhd & 0x04)
+                    in_frame = True
+                    pos += size
+                elif magic & 0xFFFFFFF0 == 0x184D2A50:
+                    if left < 8:
+                        raise self._fail(DecompressError("truncated zstd-stream message: incomplete skippable frame"))
+                    size = data[pos + 4] | data[pos + 5] << 8 | data[pos + 6] << 16 | data[pos + 7] << 24
+                    if left - 8 < size:
+                        raise self._fail(DecompressError("truncated zstd-stream message: incomplete skippable frame"))
+                    pos += 8 + size
+                else:
+                    raise self._fail(DecompressError("corrupt zstd-stream: not a zstd frame (bad magic number)"))
+            else:
+                if left < 3:
+                    raise self._fail(DecompressError("truncated zstd-stream message: incomplete block header"))
+                header = data[pos] | data[pos + 1] << 8 | data[pos + 2] << 16
+                kind = (header >> 1) & 3
+                if kind == 3:
+                    raise self._fail(DecompressError("corrupt zstd-stream: reserved block type"))
+                size = 1 if kind == 1 else header >> 3
+                if left - 3 < size:
+                    raise self._fail(DecompressError("truncated zstd-stream message: incomplete block"))
+                pos += 3 + size
+                if header & 1:  # last block of the frame
+                    if checksum:
+                        if n - pos < 4:
+                            raise self._fail(DecompressError("truncated zstd-stream message: incomplete frame checksum"))
+                        pos += 4
+                    in_frame = False
+        self._zs_in_frame = in_frame
+        self._zs_checksum = checksum

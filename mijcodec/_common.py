@@ -1,0 +1,192 @@
+"""What both implementations share: opcodes, constants, ``encode`` and the
+slow-path envelope checks.
+
+Keeping these in one pure-Python module means the compiled and the fallback
+codec cannot drift on them: the exception classes, the opcode table, the rules
+for a valid envelope and the encoder exist exactly once.
+"""
+
+from __future__ import annotations
+
+import enum
+from typing import Any
+
+import orjson
+
+from ._errors import DecodeError, EncodeError, PayloadTooLarge
+
+__all__ = [
+    "Opcode",
+    "encode",
+    "ZLIB_SUFFIX",
+    "DEFAULT_MAX_PAYLOAD_SIZE",
+    "MAX_SEND_SIZE",
+    "RECEIVE_ONLY",
+    "NEVER_SEND",
+]
+
+#: Every zlib-stream payload ends with a ``Z_SYNC_FLUSH``: these four bytes.
+ZLIB_SUFFIX = b"\x00\x00\xff\xff"
+
+#: Default cap on one decompressed payload. Real GUILD_CREATEs of huge guilds
+#: reach tens of MB; 64 MiB leaves room for them while a decompression bomb
+#: costs at most this much memory.
+DEFAULT_MAX_PAYLOAD_SIZE = 64 * 1024 * 1024
+
+#: The gateway closes the connection (4002) on a sent payload over this size.
+MAX_SEND_SIZE = 4096
+
+
+class Opcode(enum.IntEnum):
+    """Gateway opcodes, under the names of the seed description
+    (``shared/seed/opcodes.txt``), with the direction each travels in.
+
+    Unknown opcodes are not rejected anywhere: a decoded packet carries them as
+    plain ``int``.
+    """
+
+    #: Received: an event (MESSAGE_CREATE, PRESENCE_UPDATE, ...) with ``t`` and
+    #: ``s``. The vast majority of received packets.
+    DISPATCH = 0
+    #: Both: the client sends one every ``heartbeat_interval`` with the last
+    #: sequence number; the server may send one to ask for a heartbeat at once.
+    HEARTBEAT = 1
+    #: Sent: starts a new session (token, intents, properties, shard, ...).
+    IDENTIFY = 2
+    #: Sent: changes the bot's status and activity. Never required.
+    PRESENCE = 3
+    #: Sent: joins, leaves or mutes/deafens in voice. Never required.
+    VOICE_STATE = 4
+    #: Sent, undocumented: pings a voice server. Bots must never send it.
+    VOICE_PING = 5
+    #: Sent: resumes an existing session, replaying events after ``seq``.
+    RESUME = 6
+    #: Received: reconnect (and, on today's gateway, RESUME) because the server
+    #: is going away. May arrive before HELLO.
+    RECONNECT = 7
+    #: Sent: asks for a guild's members, answered by GUILD_MEMBERS_CHUNK
+    #: dispatches. Never required.
+    REQUEST_MEMBERS = 8
+    #: Received: the session is invalid; ``d`` true means it may be resumed,
+    #: false means identify anew.
+    INVALIDATE_SESSION = 9
+    #: Received: first packet of every connection, with ``heartbeat_interval``.
+    HELLO = 10
+    #: Received: answers a heartbeat; its absence reveals a zombie connection.
+    HEARTBEAT_ACK = 11
+    #: Sent, undocumented legacy: asks for a guild's full state. Bots must not
+    #: send it.
+    GUILD_SYNC = 12
+    #: Sent (current gateway): asks for guilds' soundboard sounds.
+    REQUEST_SOUNDBOARD_SOUNDS = 31
+    #: Sent (current gateway): asks for ephemeral channel information.
+    REQUEST_CHANNEL_INFO = 43
+
+
+#: Opcodes only the server sends.
+RECEIVE_ONLY = frozenset(
+    {
+        Opcode.DISPATCH,
+        Opcode.RECONNECT,
+        Opcode.INVALIDATE_SESSION,
+        Opcode.HELLO,
+        Opcode.HEARTBEAT_ACK,
+    }
+)
+#: Opcodes a bot must never send (the seed: VOICE_PING, GUILD_SYNC).
+NEVER_SEND = frozenset({Opcode.VOICE_PING, Opcode.GUILD_SYNC})
+
+#: op value -> Opcode member, for the decoders' lookups.
+OPCODES = {int(member): member for member in Opcode}
+
+_dumps = orjson.dumps
+_loads = orjson.loads
+_JSONDecodeError = orjson.JSONDecodeError
+
+
+def encode(op: int, d: Any = None, *, force: bool = False) -> bytes:
+    """Serialise a payload to send: compact JSON ``{"op":op,"d":d}``.
+
+    Raises :class:`EncodeError` for an opcode a client must not send (the
+    receive-only ones, VOICE_PING and GUILD_SYNC) or a ``d`` orjson cannot
+    serialise, and :class:`PayloadTooLarge` for more than 4096 bytes (the
+    gateway would close the connection with 4002). ``force=True`` skips the
+    opcode and size checks, for tests and for servers with other rules.
+    """
+    if not isinstance(op, int) or isinstance(op, bool):
+        raise EncodeError(f"op must be an int, not {type(op).__name__}")
+    if not force:
+        if op in RECEIVE_ONLY:
+            raise EncodeError(f"opcode {op} ({Opcode(op).name}) is receive-only: a client never sends it")
+        if op in NEVER_SEND:
+            raise EncodeError(f"opcode {op} ({Opcode(op).name}) must never be sent by a bot")
+    try:
+        data = _dumps({"op": int(op), "d": d})
+    except TypeError as exc:  # orjson.JSONEncodeError is a TypeError
+        raise EncodeError(f"d cannot be serialised to JSON: {exc}") from None
+    if not force and len(data) > MAX_SEND_SIZE:
+        raise PayloadTooLarge(
+            f"encoded payload is {len(data)} bytes; the gateway accepts at most {MAX_SEND_SIZE}"
+        )
+    return data
+
+
+def parse_envelope(raw: bytes) -> tuple[Any, Any, Any, Any]:
+    """Slow path: fully parse ``raw`` and check the envelope.
+
+    Returns ``(op, s, t, d)`` with ``op`` mapped to :class:`Opcode` when known.
+    Used by both implementations for payloads not in Discord's canonical shape.
+    """
+    try:
+        obj = _loads(raw)
+    except _JSONDecodeError as exc:
+        raise DecodeError(f"payload is not valid JSON: {exc}") from None
+    return check_envelope(obj)
+
+
+def check_envelope(obj: Any) -> tuple[Any, Any, Any, Any]:
+    if type(obj) is not dict:
+        raise DecodeError(f"payload is not a JSON object but {_json_type(obj)}")
+    try:
+        op = obj["op"]
+    except KeyError:
+        raise DecodeError('payload has no "op"') from None
+    if type(op) is not int:
+        raise DecodeError(f'"op" must be an integer, not {_json_type(op)}')
+    s = obj.get("s")
+    if s is not None and type(s) is not int:
+        raise DecodeError(f'"s" must be an integer or null, not {_json_type(s)}')
+    t = obj.get("t")
+    if t is not None and type(t) is not str:
+        raise DecodeError(f'"t" must be a string or null, not {_json_type(t)}')
+    return OPCODES.get(op, op), s, t, obj.get("d")
+
+
+def reparse_d(raw: bytes, op: Any, s: Any, t: Any) -> Any:
+    """Lazy ``d`` whose slice did not parse on its own: parse the whole payload.
+
+    The fast path read ``t``/``s``/``op`` from the canonical prefix and took
+    everything between ``"d":`` and the final ``}`` as ``d``. If that slice is
+    not one JSON value, either the payload is not JSON at all (DecodeError) or
+    keys follow ``d``; then the full parse decides, and if it disagrees with
+    the envelope already reported (a repeated ``t``/``s``/``op``) that is a
+    DecodeError too, never a silently different result.
+    """
+    full = parse_envelope(raw)
+    if full[0] != op or full[1] != s or full[2] != t:
+        raise DecodeError('payload repeats "t", "s" or "op" after "d"; its envelope is ambiguous')
+    return full[3]
+
+
+def _json_type(value: Any) -> str:
+    if value is None:
+        return "null"
+    if type(value) is bool:
+        return "a boolean"
+    if type(value) is int or type(value) is float:
+        return "a number"
+    if type(value) is str:
+        return "a string"
+    if type(value) is list:
+        return "an array"
+    return "an object"

@@ -1,0 +1,111 @@
+"""Build mijcodec, compiling ``mijcodec._codec`` from ``mijcodec/_codec.pyx``.
+
+Environment:
+  MIJCODEC_NO_EXTENSIONS=1        pure-Python install, nothing compiled
+  MIJCODEC_REQUIRE_EXTENSIONS=1   a failed compile fails the install (CI, wheels)
+  MIJCODEC_INCLUDE_DIRS / MIJCODEC_LIBRARY_DIRS   extra paths (os.pathsep-separated)
+  MIJCODEC_LIBRARIES              libraries to link (comma-separated;
+                                  default "z,zstd", on Windows "zlib,zstd")
+  MIJCODEC_CYTHON_TRACE=1         line tracing, for coverage of the .pyx
+
+Without MIJCODEC_REQUIRE_EXTENSIONS a failed compile still installs, pure
+Python, with a banner saying so and why; the reason is also recorded in the
+package, so ``import mijcodec`` warns and ``python -m mijcodec`` tells.
+"""
+
+import os
+import sys
+
+from setuptools import Extension, setup
+from setuptools.command.build_ext import build_ext
+
+
+def flag(name):
+    return os.environ.get(name, "").strip().lower() not in ("", "0", "false", "no", "off")
+
+
+def paths(name):
+    return [p for p in os.environ.get(name, "").split(os.pathsep) if p]
+
+
+NO_EXTENSIONS = flag("MIJCODEC_NO_EXTENSIONS")
+REQUIRE_EXTENSIONS = flag("MIJCODEC_REQUIRE_EXTENSIONS")
+TRACE = flag("MIJCODEC_CYTHON_TRACE")
+WINDOWS = sys.platform == "win32"
+FAILED_MARKER = "_BUILD_FAILED"  # see mijcodec/__init__.py
+
+
+def codec_extension():
+    default_libs = "zlib,zstd" if WINDOWS else "z,zstd"
+    libraries = [x for x in os.environ.get("MIJCODEC_LIBRARIES", default_libs).split(",") if x]
+    macros = [("CYTHON_TRACE", "1"), ("CYTHON_TRACE_NOGIL", "1")] if TRACE else []
+    extension = Extension(
+        "mijcodec._codec",
+        ["mijcodec/_codec.pyx"],
+        include_dirs=paths("MIJCODEC_INCLUDE_DIRS"),
+        library_dirs=paths("MIJCODEC_LIBRARY_DIRS"),
+        libraries=libraries,
+        define_macros=macros,
+        extra_compile_args=["/O2"] if WINDOWS else ["-O3"],
+    )
+    if TRACE:
+        extension.cython_directives = {"linetrace": True}
+    return extension
+
+
+class BuildExtOrFallBack(build_ext):
+    """Compile the codec; if that fails, say so loudly and install pure Python
+    (or fail, with MIJCODEC_REQUIRE_EXTENSIONS=1)."""
+
+    failure = None
+
+    def run(self):
+        try:
+            super().run()
+        except Exception as exc:  # compiler, headers or Cython missing...
+            self._fall_back(exc)
+        self._write_marker(self.failure)
+
+    def build_extension(self, ext):
+        try:
+            super().build_extension(ext)
+        except Exception as exc:
+            self._fall_back(exc)
+
+    def _fall_back(self, exc):
+        if REQUIRE_EXTENSIONS:
+            raise exc
+        self.failure = f"{type(exc).__name__}: {exc}"
+        bar = "*" * 78
+        sys.stderr.write(
+            f"\n{bar}\n"
+            "  mijcodec: PURE-PYTHON BUILD. The compiled codec (mijcodec._codec)\n"
+            "  could not be built, so this install runs the slower pure-Python\n"
+            "  fallback. Reason:\n"
+            f"    {self.failure}\n"
+            "  Install a C compiler plus the zlib and zstd headers (Debian/Ubuntu:\n"
+            "  apt-get install gcc zlib1g-dev libzstd-dev) and reinstall, or set\n"
+            "  MIJCODEC_REQUIRE_EXTENSIONS=1 to make this an error.\n"
+            f"{bar}\n\n"
+        )
+
+    def _write_marker(self, reason):
+        # The marker travels in the package (wheel or in-place build) so that
+        # the installed mijcodec can tell why it runs pure Python.
+        bases = {self.build_lib}
+        if self.inplace:
+            bases.add(os.path.dirname(os.path.abspath(__file__)))
+        for base in bases:
+            target = os.path.join(base, "mijcodec", FAILED_MARKER)
+            if reason is None:
+                if os.path.exists(target):
+                    os.remove(target)
+            elif os.path.isdir(os.path.dirname(target)):
+                with open(target, "w", encoding="utf-8") as f:
+                    f.write(reason + "\n")
+
+
+setup(
+    ext_modules=[] if NO_EXTENSIONS else [codec_extension()],
+    cmdclass={"build_ext": BuildExtOrFallBack},
+)
