@@ -235,6 +235,11 @@ class Decoder:
     def poisoned(self) -> bool:
         return self._poison is not None
 
+    @property
+    def buffer_size(self) -> int:
+        """Bytes held by the decoder's reusable output buffer."""
+        return self._buf.__alloc__()
+
     # -- handlers -------------------------------------------------------------
 
     def on(self, key: Union[int, str], handler: Optional[Handler] = None) -> Any:

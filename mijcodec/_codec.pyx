@@ -1,0 +1,753 @@
+# cython: language_level=3, freethreading_compatible=True
+# cython: boundscheck=False, wraparound=False, cdivision=True, initializedcheck=False
+"""Compiled implementation of the mijcodec codec.
+
+Behaves exactly like ``mijcodec._codec_py`` (the readable reference; same
+results, same exceptions), but:
+
+* zlib-stream goes through zlib's C API: the 2-byte zlib header is checked
+  once, then the stream is inflated raw (no adler32 over every byte), each
+  message as it arrives, straight from the message's buffer into one reusable
+  output buffer that shrinks back after an unusually large payload; the GIL is
+  released while inflating large messages;
+* zstd-stream goes through libzstd's streaming API, one context per
+  connection, into the same reusable buffer; a stream of one open frame
+  (Discord) and of one closed frame per payload (Spacebar) both decode;
+* the envelope of Discord's canonical ``{"t":..,"s":..,"op":..,"d":..}`` is
+  read by a hand-written scanner, and ``d`` is only parsed (by orjson) when
+  someone reads it.
+"""
+
+cimport cython
+from cpython.buffer cimport PyBUF_SIMPLE, PyBuffer_Release, PyObject_GetBuffer
+from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize, PyBytes_GET_SIZE
+from cpython.unicode cimport PyUnicode_DecodeASCII
+from libc.stdlib cimport free, realloc
+from libc.string cimport memcmp
+
+from ._clibs cimport (
+    Z_BUF_ERROR, Z_OK, Z_STREAM_END, Z_SYNC_FLUSH, ZSTD_DCtx_reset, ZSTD_DStream,
+    ZSTD_createDStream, ZSTD_decompressStream, ZSTD_freeDStream, ZSTD_getErrorName,
+    ZSTD_inBuffer, ZSTD_initDStream, ZSTD_isError, ZSTD_outBuffer, ZSTD_reset_session_only,
+    ZSTD_versionString, inflate, inflateEnd, inflateInit2, inflateReset, uInt, z_stream,
+    zlibVersion,
+)
+
+import orjson
+
+from ._common import (
+    DEFAULT_MAX_PAYLOAD_SIZE,
+    MAX_SEND_SIZE,
+    OPCODES,
+    ZLIB_SUFFIX,
+    Opcode,
+    encode,
+    parse_envelope,
+    reparse_d,
+)
+from ._errors import CodecError, DecodeError, DecompressError, EncodeError, PayloadTooLarge
+
+cdef extern from "Python.h":
+    object PyMemoryView_FromMemory(char* mem, Py_ssize_t size, int flags)
+    int PyBUF_READ
+
+cdef extern from *:
+    """
+    /* One feed() at a time per Decoder, also on free-threaded builds and while
+       the GIL is released around inflate: an atomic busy flag. */
+    #if defined(_MSC_VER)
+    #include <intrin.h>
+    static int mij_try_enter(long *flag) {
+        return _InterlockedCompareExchange((volatile long *)flag, 1, 0) == 0;
+    }
+    static void mij_leave(long *flag) { _InterlockedExchange((volatile long *)flag, 0); }
+    #else
+    static int mij_try_enter(long *flag) {
+        long expected = 0;
+        return __atomic_compare_exchange_n(flag, &expected, 1, 0, __ATOMIC_ACQUIRE, __ATOMIC_RELAXED);
+    }
+    static void mij_leave(long *flag) { __atomic_store_n(flag, 0, __ATOMIC_RELEASE); }
+    #endif
+    """
+    int mij_try_enter(long* flag) nogil
+    void mij_leave(long* flag) nogil
+
+__all__ = [
+    "Opcode",
+    "Decoder",
+    "Packet",
+    "encode",
+    "CodecError",
+    "DecompressError",
+    "DecodeError",
+    "PayloadTooLarge",
+    "EncodeError",
+    "ZLIB_SUFFIX",
+    "DEFAULT_MAX_PAYLOAD_SIZE",
+    "MAX_SEND_SIZE",
+    "ZLIB_VERSION",
+    "ZSTD_VERSION",
+]
+
+#: Version of the zlib library doing the inflating.
+ZLIB_VERSION = zlibVersion().decode("ascii")
+#: Version of the zstd library doing zstd-stream.
+ZSTD_VERSION = ZSTD_versionString().decode("ascii")
+
+cdef object _loads = orjson.loads
+cdef object _JSONDecodeError = orjson.JSONDecodeError
+cdef object _OPCODES = OPCODES
+
+cdef enum:
+    MODE_NONE = 0
+    MODE_ZLIB = 1
+    MODE_ZSTD = 2
+
+cdef enum:
+    R_OK = 0
+    R_TOO_LARGE = 1
+    R_NOMEM = 2
+    R_STREAM_END = 3
+    R_ERROR = 4
+
+# The output buffer starts at 64 KiB, grows by doubling, and is given back
+# after any payload that made it larger than 1 MiB.
+cdef size_t INITIAL_BUFFER = 64 * 1024
+cdef size_t SHRINK_ABOVE = 1024 * 1024
+# Messages at least this big are inflated with the GIL released.
+cdef Py_ssize_t NOGIL_THRESHOLD = 16 * 1024
+cdef unsigned int ZSTD_MAGIC = 0xFD2FB528U
+
+
+@cython.final
+cdef class Packet:
+    """One decoded gateway payload.
+
+    ``op``, ``s`` and ``t`` are read when the packet is made; ``d`` is parsed
+    from JSON on first access and cached, so a packet nobody reads costs no
+    JSON object building. ``raw`` is the whole decompressed payload (bytes).
+    Absent ``t``, ``s`` or ``d`` keys read as None.
+    """
+
+    cdef readonly object op
+    cdef readonly object s
+    cdef readonly object t
+    cdef readonly bytes raw
+    cdef object _d
+    cdef Py_ssize_t _d_start
+    cdef bint _ready
+
+    @property
+    def d(self):
+        cdef object d
+        with cython.critical_section(self):
+            if self._ready:
+                return self._d
+            try:
+                d = _loads(PyMemoryView_FromMemory(
+                    PyBytes_AS_STRING(self.raw) + self._d_start,
+                    PyBytes_GET_SIZE(self.raw) - 1 - self._d_start,
+                    PyBUF_READ,
+                ))
+            except _JSONDecodeError:
+                d = reparse_d(self.raw, self.op, self.s, self.t)
+            self._d = d
+            self._ready = True
+            return d
+
+    def __repr__(self):
+        return f"Packet(op={self.op!r}, s={self.s!r}, t={self.t!r})"
+
+
+cdef inline Py_ssize_t _scan_int(const unsigned char* p, Py_ssize_t i, Py_ssize_t n, long long* out) noexcept nogil:
+    """``0`` or ``[1-9][0-9]{0,17}`` at ``p[i]``: the index after it, or -1."""
+    cdef Py_ssize_t j
+    cdef long long v
+    if i >= n:
+        return -1
+    if p[i] == c'0':
+        out[0] = 0
+        return i + 1
+    if p[i] < c'1' or p[i] > c'9':
+        return -1
+    v = 0
+    j = i
+    while j < n and j - i < 18 and c'0' <= p[j] <= c'9':
+        v = v * 10 + (p[j] - c'0')
+        j += 1
+    out[0] = v
+    return j
+
+
+cdef Packet _make_packet(bytes raw):
+    """Read the envelope of one payload: the canonical fast path (the same
+    rules as the regular expression in _codec_py) or a full parse."""
+    cdef const unsigned char* p = <const unsigned char*>PyBytes_AS_STRING(raw)
+    cdef Py_ssize_t n = PyBytes_GET_SIZE(raw)
+    cdef Py_ssize_t i, t_start = -1, t_end = 0
+    cdef long long s_val = 0, op_val = 0
+    cdef bint s_null = True
+    cdef Packet pkt = Packet.__new__(Packet)
+    pkt.raw = raw
+    i = -1
+    if n >= 5 and memcmp(p, b'{"t":', 5) == 0:
+        i = 5
+        if n - i >= 4 and memcmp(p + i, b"null", 4) == 0:
+            i += 4
+        elif i < n and p[i] == c'"':
+            i += 1
+            t_start = i
+            while i < n and 0x20 <= p[i] <= 0x7E and p[i] != c'"' and p[i] != c'\\':
+                i += 1
+            if i < n and p[i] == c'"':
+                t_end = i
+                i += 1
+            else:
+                i = -1
+        else:
+            i = -1
+        if i >= 0:
+            if n - i >= 5 and memcmp(p + i, b',"s":', 5) == 0:
+                i += 5
+                if n - i >= 4 and memcmp(p + i, b"null", 4) == 0:
+                    i += 4
+                else:
+                    s_null = False
+                    i = _scan_int(p, i, n, &s_val)
+            else:
+                i = -1
+        if i >= 0:
+            if n - i >= 6 and memcmp(p + i, b',"op":', 6) == 0:
+                i = _scan_int(p, i + 6, n, &op_val)
+            else:
+                i = -1
+        if i >= 0:
+            if n - i >= 5 and memcmp(p + i, b',"d":', 5) == 0:
+                i += 5
+            else:
+                i = -1
+    if i >= 0 and p[n - 1] == c'}' and i < n - 1:
+        if op_val < 64:
+            pkt.op = _OPCODES.get(op_val, op_val)
+        else:
+            pkt.op = op_val
+        pkt.s = None if s_null else s_val
+        pkt.t = None if t_start < 0 else PyUnicode_DecodeASCII(<const char*>p + t_start, t_end - t_start, NULL)
+        pkt._d_start = i
+        pkt._d = None
+        pkt._ready = False
+    else:
+        pkt.op, pkt.s, pkt.t, pkt._d = parse_envelope(raw)
+        pkt._d_start = 0
+        pkt._ready = True
+    return pkt
+
+
+@cython.final
+cdef class Decoder:
+    """Decodes the messages of one gateway connection.
+
+    ``compress`` is ``"zlib-stream"``, ``"zstd-stream"`` or ``None``/``"none"``
+    (plain JSON frames). Feed it every websocket message in order; it returns a
+    :class:`Packet` for each complete payload (None while a zlib-stream payload
+    is incomplete) and calls the handlers registered with :meth:`on`.
+    """
+
+    cdef int _mode
+    cdef object _compress
+    cdef Py_ssize_t _max
+    cdef object _seq
+    cdef public object payloads
+    cdef public object bytes_in
+    cdef public object bytes_out
+    cdef dict _op_handlers
+    cdef dict _t_handlers
+    cdef long _busy
+    cdef object _poison
+    # the reusable output buffer
+    cdef char* _buf
+    cdef size_t _cap
+    cdef size_t _len
+    # zlib-stream
+    cdef z_stream _zs
+    cdef bint _zs_ready
+    cdef unsigned char _header[2]
+    cdef int _header_len
+    cdef unsigned char _tail[4]
+    cdef int _tail_len
+    # zstd-stream
+    cdef ZSTD_DStream* _zd
+    cdef bint _zd_in_frame
+    cdef bint _zd_checksum
+
+    def __cinit__(self):
+        self._buf = NULL
+        self._cap = 0
+        self._len = 0
+        self._zs_ready = False
+        self._zd = NULL
+        self._busy = 0
+
+    def __init__(self, compress="zlib-stream", *, max_payload_size=DEFAULT_MAX_PAYLOAD_SIZE):
+        if compress == "none":
+            compress = None
+        if compress == "zlib-stream":
+            self._mode = MODE_ZLIB
+        elif compress == "zstd-stream":
+            self._mode = MODE_ZSTD
+        elif compress is None:
+            self._mode = MODE_NONE
+        else:
+            raise ValueError(f"compress must be 'zlib-stream', 'zstd-stream' or None, not {compress!r}")
+        if type(max_payload_size) is not int or max_payload_size < 1:
+            raise ValueError("max_payload_size must be a positive int")
+        self._compress = compress
+        self._max = min(max_payload_size, <object>(<Py_ssize_t>((<size_t>-1) >> 2)))
+        self._seq = None
+        self.payloads = 0
+        self.bytes_in = 0
+        self.bytes_out = 0
+        self._op_handlers = {}
+        self._t_handlers = {}
+        self._new_context()
+
+    def __dealloc__(self):
+        if self._zs_ready:
+            inflateEnd(&self._zs)
+        if self._zd != NULL:
+            ZSTD_freeDStream(self._zd)
+        free(self._buf)
+
+    # -- state ----------------------------------------------------------------
+
+    cdef _new_context(self):
+        self._poison = None
+        self._len = 0
+        self._header_len = 0
+        self._tail_len = 0
+        self._zd_in_frame = False
+        self._zd_checksum = False
+        if self._cap > INITIAL_BUFFER:
+            self._release_buffer()
+        if self._mode == MODE_ZLIB:
+            if self._zs_ready:
+                if inflateReset(&self._zs) != Z_OK:
+                    raise MemoryError("inflateReset failed")
+            else:
+                self._zs.zalloc = NULL
+                self._zs.zfree = NULL
+                self._zs.opaque = NULL
+                self._zs.next_in = NULL
+                self._zs.avail_in = 0
+                if inflateInit2(&self._zs, -15) != Z_OK:  # raw inflate: no adler32
+                    raise MemoryError("inflateInit2 failed")
+                self._zs_ready = True
+        elif self._mode == MODE_ZSTD:
+            if self._zd == NULL:
+                self._zd = ZSTD_createDStream()
+                if self._zd == NULL:
+                    raise MemoryError("ZSTD_createDStream failed")
+                ZSTD_initDStream(self._zd)
+            else:
+                ZSTD_DCtx_reset(self._zd, ZSTD_reset_session_only)
+
+    cdef void _release_buffer(self) noexcept:
+        free(self._buf)
+        self._buf = NULL
+        self._cap = 0
+
+    def reset(self):
+        """A fresh decompression context and empty buffers, for a new connection.
+
+        Clears a poisoned state. ``seq``, the counters and the handlers stay.
+        """
+        if not mij_try_enter(&self._busy):
+            raise RuntimeError("Decoder.reset() called while feed() is running")
+        try:
+            self._new_context()
+        finally:
+            mij_leave(&self._busy)
+
+    @property
+    def compress(self):
+        return self._compress
+
+    @property
+    def max_payload_size(self):
+        return self._max
+
+    @property
+    def seq(self):
+        """The last dispatch sequence number seen, None before any."""
+        return self._seq
+
+    @property
+    def poisoned(self):
+        return self._poison is not None
+
+    @property
+    def buffer_size(self):
+        """Bytes held by the decoder's reusable output buffer."""
+        return self._cap
+
+    # -- handlers -------------------------------------------------------------
+
+    def on(self, key, handler=None):
+        """Call ``handler(packet)`` for every packet with opcode ``key`` (an int)
+        or every dispatch whose ``t`` is ``key`` (a str). Handlers for op 0 see
+        every dispatch, after the ones registered for its ``t``. Without
+        ``handler``, returns a decorator."""
+        table = self._table(key)
+        if handler is None:
+            def decorator(fn):
+                self.on(key, fn)
+                return fn
+            return decorator
+        if not callable(handler):
+            raise TypeError("handler must be callable")
+        table[key] = table.get(key, ()) + (handler,)
+        return handler
+
+    def off(self, key, handler=None):
+        """Remove ``handler`` for ``key``, or every handler for ``key``."""
+        table = self._table(key)
+        if handler is None:
+            table.pop(key, None)
+            return
+        handlers = list(table.get(key, ()))
+        if handler not in handlers:
+            raise ValueError(f"{handler!r} is not registered for {key!r}")
+        handlers.remove(handler)
+        if handlers:
+            table[key] = tuple(handlers)
+        else:
+            del table[key]
+
+    cdef dict _table(self, key):
+        if isinstance(key, str):
+            return self._t_handlers
+        if isinstance(key, int) and not isinstance(key, bool):
+            return self._op_handlers
+        raise TypeError(f"handler key must be an opcode (int) or an event name (str), not {type(key).__name__}")
+
+    # -- feeding --------------------------------------------------------------
+
+    def feed(self, data):
+        """Decode one websocket message; return the Packet it completes, or None."""
+        cdef Py_buffer view
+        cdef object raw
+        cdef Packet pkt
+        cdef object op
+        if not mij_try_enter(&self._busy):
+            raise RuntimeError("Decoder.feed() re-entered while it is running")
+        try:
+            if self._poison is not None:
+                raise type(self._poison)(
+                    f"decoder is poisoned by an earlier error ({self._poison}); call reset() for a new connection"
+                )
+            if self._mode == MODE_NONE:
+                raw = self._feed_plain(data)
+            else:
+                if type(data) is str:
+                    raise TypeError("a compressed stream takes bytes-like messages, not str")
+                _get_buffer(data, &view)
+                try:
+                    if self._mode == MODE_ZLIB:
+                        raw = self._feed_zlib(<const unsigned char*>view.buf, view.len)
+                    else:
+                        raw = self._feed_zstd(<const unsigned char*>view.buf, view.len)
+                finally:
+                    PyBuffer_Release(&view)
+            if raw is None:
+                return None
+            pkt = _make_packet(<bytes>raw)
+            self.payloads += 1
+            op = pkt.op
+            if op == 0 and pkt.s is not None:
+                self._seq = pkt.s
+        finally:
+            mij_leave(&self._busy)
+        if self._op_handlers or self._t_handlers:
+            if op == 0:
+                for handler in self._t_handlers.get(pkt.t, ()):
+                    handler(pkt)
+            for handler in self._op_handlers.get(op, ()):
+                handler(pkt)
+        return pkt
+
+    cdef _fail(self, exc):
+        self._poison = exc
+        return exc
+
+    cdef object _feed_plain(self, data):
+        cdef bytes raw
+        cdef Py_buffer view
+        if type(data) is str:
+            try:
+                raw = (<str>data).encode("utf-8")
+            except UnicodeEncodeError as exc:
+                raise DecodeError(f"payload is not valid UTF-8: {exc}") from None
+        elif type(data) is bytes:
+            raw = <bytes>data
+        else:
+            _get_buffer(data, &view)
+            try:
+                raw = PyBytes_FromStringAndSize(<char*>view.buf, view.len)
+            finally:
+                PyBuffer_Release(&view)
+        n = PyBytes_GET_SIZE(raw)
+        self.bytes_in += n
+        if n > self._max:
+            raise PayloadTooLarge(f"payload of {n} bytes exceeds max_payload_size={self._max}")
+        self.bytes_out += n
+        return raw
+
+    cdef int _grow(self) noexcept nogil:
+        """Make room in the output buffer, up to max_payload_size + 1 bytes."""
+        cdef size_t limit = <size_t>self._max + 1
+        cdef size_t cap
+        cdef char* buf
+        if self._cap >= limit:
+            return R_TOO_LARGE
+        cap = self._cap * 2 if self._cap else INITIAL_BUFFER
+        if cap > limit:
+            cap = limit
+        buf = <char*>realloc(self._buf, cap)
+        if buf == NULL:
+            return R_NOMEM
+        self._buf = buf
+        self._cap = cap
+        return R_OK
+
+    cdef int _inflate(self, const unsigned char* src, size_t n, int* zret) noexcept nogil:
+        """Inflate ``n`` bytes into the buffer (after what it holds)."""
+        cdef size_t room, chunk
+        cdef int ret, grown
+        while True:
+            if self._len == self._cap:
+                grown = self._grow()
+                if grown != R_OK:
+                    return grown
+            if self._zs.avail_in == 0 and n:
+                chunk = n if n < 0x40000000 else 0x40000000
+                self._zs.next_in = <unsigned char*>src
+                self._zs.avail_in = <uInt>chunk
+                src += chunk
+                n -= chunk
+            room = self._cap - self._len
+            if room > 0x40000000:
+                room = 0x40000000
+            self._zs.next_out = <unsigned char*>self._buf + self._len
+            self._zs.avail_out = <uInt>room
+            ret = inflate(&self._zs, Z_SYNC_FLUSH)
+            self._len += room - self._zs.avail_out
+            if ret == Z_STREAM_END:
+                return R_STREAM_END
+            if ret != Z_OK and ret != Z_BUF_ERROR:
+                zret[0] = ret
+                return R_ERROR
+            if self._len > <size_t>self._max:
+                return R_TOO_LARGE
+            if self._zs.avail_in == 0 and n == 0 and self._zs.avail_out > 0:
+                return R_OK
+            if ret == Z_BUF_ERROR and self._zs.avail_out > 0 and n == 0:
+                return R_OK
+
+    cdef object _feed_zlib(self, const unsigned char* p, Py_ssize_t n):
+        cdef Py_ssize_t off = 0, i
+        cdef unsigned int cmf, flg
+        cdef size_t before
+        cdef int r, zret = 0
+        cdef bytes raw
+        if n == 0:
+            return None
+        self.bytes_in += n
+        if self._header_len < 2:
+            while self._header_len < 2 and off < n:
+                self._header[self._header_len] = p[off]
+                self._header_len += 1
+                off += 1
+            if self._header_len == 2:
+                cmf = self._header[0]
+                flg = self._header[1]
+                if (cmf & 0x0F) != 8 or (cmf >> 4) > 7 or (cmf * 256 + flg) % 31 != 0 or (flg & 0x20):
+                    raise self._fail(DecompressError(
+                        f"not a zlib stream: bad header {bytes(self._header[:2]).hex()}"))
+        before = self._len
+        if off < n:
+            self._zs.avail_in = 0
+            if n - off >= NOGIL_THRESHOLD:
+                with nogil:
+                    r = self._inflate(p + off, <size_t>(n - off), &zret)
+            else:
+                r = self._inflate(p + off, <size_t>(n - off), &zret)
+            self._zs.avail_in = 0
+            if r != R_OK:
+                self._len = before
+                if r == R_ERROR:
+                    msg = self._zs.msg.decode("utf-8", "replace") if self._zs.msg != NULL else "invalid input data"
+                    raise self._fail(DecompressError(
+                        f"corrupt zlib-stream: Error {zret} while decompressing data: {msg}"))
+                if r == R_STREAM_END:
+                    raise self._fail(DecompressError(
+                        "zlib-stream ended its deflate stream; a gateway stream never ends"))
+                if r == R_TOO_LARGE:
+                    raise self._fail(PayloadTooLarge(f"payload exceeds max_payload_size={self._max} bytes"))
+                raise MemoryError("out of memory growing the zlib-stream buffer")
+            self.bytes_out += self._len - before
+        # the last four bytes seen, across messages
+        if n >= 4:
+            for i in range(4):
+                self._tail[i] = p[n - 4 + i]
+            self._tail_len = 4
+        else:
+            for i in range(n):
+                if self._tail_len == 4:
+                    self._tail[0] = self._tail[1]
+                    self._tail[1] = self._tail[2]
+                    self._tail[2] = self._tail[3]
+                    self._tail_len = 3
+                self._tail[self._tail_len] = p[i]
+                self._tail_len += 1
+        if self._tail_len != 4 or memcmp(self._tail, b"\x00\x00\xff\xff", 4) != 0:
+            return None
+        self._tail_len = 0
+        raw = PyBytes_FromStringAndSize(self._buf, self._len)
+        self._len = 0
+        if self._cap > SHRINK_ABOVE:
+            self._release_buffer()
+        return raw
+
+    cdef int _unzstd(self, const unsigned char* src, size_t n, size_t* zret) noexcept nogil:
+        cdef ZSTD_inBuffer inb
+        cdef ZSTD_outBuffer outb
+        cdef size_t r, limit = <size_t>self._max + 1
+        cdef size_t cap
+        cdef int grown, idle = 0
+        inb.src = src
+        inb.size = n
+        inb.pos = 0
+        while True:
+            if self._len == self._cap:
+                grown = self._grow()
+                if grown != R_OK:
+                    return grown
+            cap = self._cap if self._cap < limit else limit
+            outb.dst = self._buf + self._len
+            outb.size = cap - self._len
+            outb.pos = 0
+            r = ZSTD_decompressStream(self._zd, &outb, &inb)
+            if ZSTD_isError(r):
+                zret[0] = r
+                return R_ERROR
+            self._len += outb.pos
+            if self._len > <size_t>self._max:
+                return R_TOO_LARGE
+            if inb.pos == inb.size and outb.pos < outb.size:
+                return R_OK
+            if outb.pos == 0 and inb.pos == inb.size:
+                idle += 1
+                if idle > 1:
+                    return R_OK
+
+    cdef object _feed_zstd(self, const unsigned char* p, Py_ssize_t n):
+        cdef int r
+        cdef size_t zret = 0
+        cdef bytes raw
+        if n == 0:
+            return None
+        self.bytes_in += n
+        self._scan_zstd(p, n)
+        self._len = 0
+        if n >= NOGIL_THRESHOLD:
+            with nogil:
+                r = self._unzstd(p, <size_t>n, &zret)
+        else:
+            r = self._unzstd(p, <size_t>n, &zret)
+        if r != R_OK:
+            self._len = 0
+            if r == R_ERROR:
+                raise self._fail(DecompressError(
+                    f"corrupt zstd-stream: {ZSTD_getErrorName(zret).decode('utf-8', 'replace')}"))
+            if r == R_TOO_LARGE:
+                raise self._fail(PayloadTooLarge(f"payload exceeds max_payload_size={self._max} bytes"))
+            raise MemoryError("out of memory growing the zstd-stream buffer")
+        if self._len == 0:
+            return None
+        raw = PyBytes_FromStringAndSize(self._buf, self._len)
+        self.bytes_out += self._len
+        self._len = 0
+        if self._cap > SHRINK_ABOVE:
+            self._release_buffer()
+        return raw
+
+    cdef _scan_zstd(self, const unsigned char* p, Py_ssize_t n):
+        """Walk the frame and block headers of one message; see
+        ``_codec_py.Decoder._scan_zstd`` for why."""
+        cdef Py_ssize_t pos = 0, left, size
+        cdef bint in_frame = self._zd_in_frame
+        cdef bint checksum = self._zd_checksum
+        cdef unsigned int magic, fhd, header, kind
+        cdef int single
+        while pos < n:
+            left = n - pos
+            if not in_frame:
+                if left < 4:
+                    raise self._fail(DecompressError("truncated zstd-stream message: incomplete frame header"))
+                magic = p[pos] | (<unsigned int>p[pos + 1] << 8) | (<unsigned int>p[pos + 2] << 16) | (<unsigned int>p[pos + 3] << 24)
+                if magic == ZSTD_MAGIC:
+                    if left < 5:
+                        raise self._fail(DecompressError("truncated zstd-stream message: incomplete frame header"))
+                    fhd = p[pos + 4]
+                    if fhd & 0x08:
+                        raise self._fail(DecompressError("corrupt zstd-stream: reserved bit set in frame header"))
+                    single = (fhd & 0x20) != 0
+                    size = 5 + (0 if single else 1)
+                    size += (0, 1, 2, 4)[fhd & 3]
+                    if (fhd >> 6) == 0:
+                        size += 1 if single else 0
+                    else:
+                        size += (0, 2, 4, 8)[fhd >> 6]
+                    if left < size:
+                        raise self._fail(DecompressError("truncated zstd-stream message: incomplete frame header"))
+                    checksum = (fhd & 0x04) != 0
+                    in_frame = True
+                    pos += size
+                elif (magic & 0xFFFFFFF0U) == 0x184D2A50U:
+                    if left < 8:
+                        raise self._fail(DecompressError("truncated zstd-stream message: incomplete skippable frame"))
+                    size = p[pos + 4] | (<Py_ssize_t>p[pos + 5] << 8) | (<Py_ssize_t>p[pos + 6] << 16) | (<Py_ssize_t>p[pos + 7] << 24)
+                    if left - 8 < size:
+                        raise self._fail(DecompressError("truncated zstd-stream message: incomplete skippable frame"))
+                    pos += 8 + size
+                else:
+                    raise self._fail(DecompressError("corrupt zstd-stream: not a zstd frame (bad magic number)"))
+            else:
+                if left < 3:
+                    raise self._fail(DecompressError("truncated zstd-stream message: incomplete block header"))
+                header = p[pos] | (<unsigned int>p[pos + 1] << 8) | (<unsigned int>p[pos + 2] << 16)
+                kind = (header >> 1) & 3
+                if kind == 3:
+                    raise self._fail(DecompressError("corrupt zstd-stream: reserved block type"))
+                size = 1 if kind == 1 else (header >> 3)
+                if left - 3 < size:
+                    raise self._fail(DecompressError("truncated zstd-stream message: incomplete block"))
+                pos += 3 + size
+                if header & 1:
+                    if checksum:
+                        if n - pos < 4:
+                            raise self._fail(DecompressError("truncated zstd-stream message: incomplete frame checksum"))
+                        pos += 4
+                    in_frame = False
+        self._zd_in_frame = in_frame
+        self._zd_checksum = checksum
+
+
+cdef int _get_buffer(object data, Py_buffer* view) except -1:
+    try:
+        PyObject_GetBuffer(data, view, PyBUF_SIMPLE)
+    except BufferError:
+        raise TypeError("feed() expects a C-contiguous bytes-like object") from None
+    except TypeError:
+        raise TypeError(f"feed() expects a bytes-like object, not {type(data).__name__}") from None
+    return 0
