@@ -1,11 +1,13 @@
-"""Build mijcodec, compiling ``mijcodec._codec`` from ``mijcodec/_codec.pyx``.
+"""Build mijcodec, compiling ``mijcodec._codec`` from ``mijcodec/_codec.pyx``
+against zlib (zstd-stream uses libzstd through backports.zstd /
+compression.zstd, a runtime dependency, so no zstd headers are needed).
 
 Environment:
   MIJCODEC_NO_EXTENSIONS=1        pure-Python install, nothing compiled
   MIJCODEC_REQUIRE_EXTENSIONS=1   a failed compile fails the install (CI, wheels)
   MIJCODEC_INCLUDE_DIRS / MIJCODEC_LIBRARY_DIRS   extra paths (os.pathsep-separated)
   MIJCODEC_LIBRARIES              libraries to link (comma-separated;
-                                  default "z,zstd", on Windows "zlib,zstd")
+                                  default "z", on Windows "zlib")
   MIJCODEC_CYTHON_TRACE=1         line tracing, for coverage of the .pyx
 
 Without MIJCODEC_REQUIRE_EXTENSIONS a failed compile still installs, pure
@@ -36,7 +38,7 @@ FAILED_MARKER = "_BUILD_FAILED"  # see mijcodec/__init__.py
 
 
 def codec_extension():
-    default_libs = "zlib,zstd" if WINDOWS else "z,zstd"
+    default_libs = "zlib" if WINDOWS else "z"
     libraries = [x for x in os.environ.get("MIJCODEC_LIBRARIES", default_libs).split(",") if x]
     macros = [("CYTHON_TRACE", "1"), ("CYTHON_TRACE_NOGIL", "1")] if TRACE else []
     extension = Extension(
@@ -83,8 +85,8 @@ class BuildExtOrFallBack(build_ext):
             "  could not be built, so this install runs the slower pure-Python\n"
             "  fallback. Reason:\n"
             f"    {self.failure}\n"
-            "  Install a C compiler plus the zlib and zstd headers (Debian/Ubuntu:\n"
-            "  apt-get install gcc zlib1g-dev libzstd-dev) and reinstall, or set\n"
+            "  Install a C compiler and the zlib headers (Debian/Ubuntu:\n"
+            "  apt-get install gcc zlib1g-dev) and reinstall, or set\n"
             "  MIJCODEC_REQUIRE_EXTENSIONS=1 to make this an error.\n"
             f"{bar}\n\n"
         )

@@ -16,6 +16,9 @@ from typing import TYPE_CHECKING
 
 __version__ = "0.1.0"
 
+#: Why the compiled codec is missing, when setup.py recorded a failed compile.
+BUILD_FAILURE: "str | None" = None
+
 
 def _flag(name: str) -> bool:
     return os.environ.get(name, "").strip().lower() not in ("", "0", "false", "no", "off")
@@ -41,6 +44,19 @@ else:
         from . import _codec_py as _impl
 
         IMPLEMENTATION = "python"
+        _failure = os.path.join(os.path.dirname(__file__), "_BUILD_FAILED")
+        if os.path.exists(_failure):
+            # setup.py recorded why the compile failed: say so, once, loudly.
+            import warnings
+
+            with open(_failure, encoding="utf-8") as _f:
+                BUILD_FAILURE = _f.read().strip()
+            warnings.warn(
+                "mijcodec runs its pure-Python fallback because the compiled codec "
+                f"failed to build at install time ({BUILD_FAILURE}); see `python -m mijcodec`",
+                RuntimeWarning,
+                stacklevel=2,
+            )
     else:
         IMPLEMENTATION = "cython"
 

@@ -10,6 +10,8 @@ import mijcodec
 def main() -> int:
     print(f"mijcodec {mijcodec.__version__}")
     print(f"implementation: {mijcodec.IMPLEMENTATION} ({mijcodec._impl.__name__})")
+    if mijcodec.BUILD_FAILURE:
+        print(f"compiled codec failed to build: {mijcodec.BUILD_FAILURE}")
     print(f"zlib: {mijcodec.ZLIB_VERSION}")
     print(f"zstd: {mijcodec.ZSTD_VERSION or 'unavailable'}")
     print(f"orjson: {orjson.__version__}")

@@ -33,30 +33,3 @@ cdef extern from "zlib.h" nogil:
     int inflate(z_stream* strm, int flush)
     int inflateEnd(z_stream* strm)
     int inflateReset(z_stream* strm)
-
-
-cdef extern from "zstd.h" nogil:
-    ctypedef struct ZSTD_DStream:
-        pass
-
-    ctypedef struct ZSTD_inBuffer:
-        const void* src
-        size_t size
-        size_t pos
-
-    ctypedef struct ZSTD_outBuffer:
-        void* dst
-        size_t size
-        size_t pos
-
-    ctypedef enum ZSTD_ResetDirective:
-        ZSTD_reset_session_only
-
-    ZSTD_DStream* ZSTD_createDStream()
-    size_t ZSTD_freeDStream(ZSTD_DStream* zds)
-    size_t ZSTD_initDStream(ZSTD_DStream* zds)
-    size_t ZSTD_DCtx_reset(ZSTD_DStream* dctx, ZSTD_ResetDirective reset)
-    size_t ZSTD_decompressStream(ZSTD_DStream* zds, ZSTD_outBuffer* output, ZSTD_inBuffer* input)
-    unsigned ZSTD_isError(size_t code)
-    const char* ZSTD_getErrorName(size_t code)
-    const char* ZSTD_versionString()

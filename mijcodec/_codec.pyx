@@ -10,9 +10,14 @@ results, same exceptions), but:
   message as it arrives, straight from the message's buffer into one reusable
   output buffer that shrinks back after an unusually large payload; the GIL is
   released while inflating large messages;
-* zstd-stream goes through libzstd's streaming API, one context per
-  connection, into the same reusable buffer; a stream of one open frame
-  (Discord) and of one closed frame per payload (Spacebar) both decode;
+* zstd-stream: the frame and block headers of every message are walked in C
+  (a message cut inside a block is a DecompressError, not a silent wait), and
+  the blocks are decoded by the very libzstd decompressor object the fallback
+  uses (backports.zstd / compression.zstd, one streaming context per
+  connection): two libzstd builds of different versions do not agree on
+  which corrupt frames they detect, and the two implementations must; a
+  stream of one open frame (Discord) and of one closed frame per payload
+  (Spacebar) both decode;
 * the envelope of Discord's canonical ``{"t":..,"s":..,"op":..,"d":..}`` is
   read by a hand-written scanner, and ``d`` is only parsed (by orjson) when
   someone reads it.
@@ -26,11 +31,8 @@ from libc.stdlib cimport free, realloc
 from libc.string cimport memcmp
 
 from ._clibs cimport (
-    Z_BUF_ERROR, Z_OK, Z_STREAM_END, Z_SYNC_FLUSH, ZSTD_DCtx_reset, ZSTD_DStream,
-    ZSTD_createDStream, ZSTD_decompressStream, ZSTD_freeDStream, ZSTD_getErrorName,
-    ZSTD_inBuffer, ZSTD_initDStream, ZSTD_isError, ZSTD_outBuffer, ZSTD_reset_session_only,
-    ZSTD_versionString, inflate, inflateEnd, inflateInit2, inflateReset, uInt, z_stream,
-    zlibVersion,
+    Z_BUF_ERROR, Z_OK, Z_STREAM_END, Z_SYNC_FLUSH, inflate, inflateEnd, inflateInit2,
+    inflateReset, uInt, z_stream, zlibVersion,
 )
 
 import orjson
@@ -46,6 +48,14 @@ from ._common import (
     reparse_d,
 )
 from ._errors import CodecError, DecodeError, DecompressError, EncodeError, PayloadTooLarge
+
+try:  # Python 3.14+
+    from compression import zstd as _zstd
+except ImportError:
+    try:
+        from backports import zstd as _zstd
+    except ImportError:
+        _zstd = None
 
 cdef extern from "Python.h":
     object PyMemoryView_FromMemory(char* mem, Py_ssize_t size, int flags)
@@ -91,8 +101,8 @@ __all__ = [
 
 #: Version of the zlib library doing the inflating.
 ZLIB_VERSION = zlibVersion().decode("ascii")
-#: Version of the zstd library doing zstd-stream.
-ZSTD_VERSION = ZSTD_versionString().decode("ascii")
+#: Version of the zstd library doing zstd-stream, or None when unavailable.
+ZSTD_VERSION = _zstd.zstd_version if _zstd is not None else None
 
 cdef object _loads = orjson.loads
 cdef object _JSONDecodeError = orjson.JSONDecodeError
@@ -276,7 +286,7 @@ cdef class Decoder:
     cdef unsigned char _tail[4]
     cdef int _tail_len
     # zstd-stream
-    cdef ZSTD_DStream* _zd
+    cdef object _zd
     cdef bint _zd_in_frame
     cdef bint _zd_checksum
 
@@ -285,7 +295,6 @@ cdef class Decoder:
         self._cap = 0
         self._len = 0
         self._zs_ready = False
-        self._zd = NULL
         self._busy = 0
 
     def __init__(self, compress="zlib-stream", *, max_payload_size=DEFAULT_MAX_PAYLOAD_SIZE):
@@ -299,6 +308,8 @@ cdef class Decoder:
             self._mode = MODE_NONE
         else:
             raise ValueError(f"compress must be 'zlib-stream', 'zstd-stream' or None, not {compress!r}")
+        if compress == "zstd-stream" and _zstd is None:
+            raise ValueError("zstd-stream needs backports.zstd (Python < 3.14) or compression.zstd")
         if type(max_payload_size) is not int or max_payload_size < 1:
             raise ValueError("max_payload_size must be a positive int")
         self._compress = compress
@@ -314,8 +325,6 @@ cdef class Decoder:
     def __dealloc__(self):
         if self._zs_ready:
             inflateEnd(&self._zs)
-        if self._zd != NULL:
-            ZSTD_freeDStream(self._zd)
         free(self._buf)
 
     # -- state ----------------------------------------------------------------
@@ -343,13 +352,7 @@ cdef class Decoder:
                     raise MemoryError("inflateInit2 failed")
                 self._zs_ready = True
         elif self._mode == MODE_ZSTD:
-            if self._zd == NULL:
-                self._zd = ZSTD_createDStream()
-                if self._zd == NULL:
-                    raise MemoryError("ZSTD_createDStream failed")
-                ZSTD_initDStream(self._zd)
-            else:
-                ZSTD_DCtx_reset(self._zd, ZSTD_reset_session_only)
+            self._zd = _zstd.ZstdDecompressor()
 
     cdef void _release_buffer(self) noexcept:
         free(self._buf)
@@ -455,7 +458,7 @@ cdef class Decoder:
                     if self._mode == MODE_ZLIB:
                         raw = self._feed_zlib(<const unsigned char*>view.buf, view.len)
                     else:
-                        raw = self._feed_zstd(<const unsigned char*>view.buf, view.len)
+                        raw = self._feed_zstd(data, <const unsigned char*>view.buf, view.len)
                 finally:
                     PyBuffer_Release(&view)
             if raw is None:
@@ -618,67 +621,39 @@ cdef class Decoder:
             self._release_buffer()
         return raw
 
-    cdef int _unzstd(self, const unsigned char* src, size_t n, size_t* zret) noexcept nogil:
-        cdef ZSTD_inBuffer inb
-        cdef ZSTD_outBuffer outb
-        cdef size_t r, limit = <size_t>self._max + 1
-        cdef size_t cap
-        cdef int grown, idle = 0
-        inb.src = src
-        inb.size = n
-        inb.pos = 0
-        while True:
-            if self._len == self._cap:
-                grown = self._grow()
-                if grown != R_OK:
-                    return grown
-            cap = self._cap if self._cap < limit else limit
-            outb.dst = self._buf + self._len
-            outb.size = cap - self._len
-            outb.pos = 0
-            r = ZSTD_decompressStream(self._zd, &outb, &inb)
-            if ZSTD_isError(r):
-                zret[0] = r
-                return R_ERROR
-            self._len += outb.pos
-            if self._len > <size_t>self._max:
-                return R_TOO_LARGE
-            if inb.pos == inb.size and outb.pos < outb.size:
-                return R_OK
-            if outb.pos == 0 and inb.pos == inb.size:
-                idle += 1
-                if idle > 1:
-                    return R_OK
-
-    cdef object _feed_zstd(self, const unsigned char* p, Py_ssize_t n):
-        cdef int r
-        cdef size_t zret = 0
+    cdef object _feed_zstd(self, object data, const unsigned char* p, Py_ssize_t n):
+        cdef Py_ssize_t remaining
+        cdef list parts
         cdef bytes raw
         if n == 0:
             return None
         self.bytes_in += n
         self._scan_zstd(p, n)
-        self._len = 0
-        if n >= NOGIL_THRESHOLD:
-            with nogil:
-                r = self._unzstd(p, <size_t>n, &zret)
-        else:
-            r = self._unzstd(p, <size_t>n, &zret)
-        if r != R_OK:
-            self._len = 0
-            if r == R_ERROR:
-                raise self._fail(DecompressError(
-                    f"corrupt zstd-stream: {ZSTD_getErrorName(zret).decode('utf-8', 'replace')}"))
-            if r == R_TOO_LARGE:
+        remaining = self._max
+        parts = []
+        zd = self._zd
+        while True:
+            try:
+                chunk = zd.decompress(data, remaining + 1)
+            except _zstd.ZstdError as exc:
+                raise self._fail(DecompressError(f"corrupt zstd-stream: {exc}")) from None
+            if len(chunk) > remaining:
                 raise self._fail(PayloadTooLarge(f"payload exceeds max_payload_size={self._max} bytes"))
-            raise MemoryError("out of memory growing the zstd-stream buffer")
-        if self._len == 0:
+            remaining -= len(chunk)
+            if chunk:
+                parts.append(chunk)
+            if not zd.eof:
+                break
+            # A frame ended (Spacebar closes one frame per payload): go on
+            # with a new frame in a fresh decompressor.
+            data = zd.unused_data
+            zd = self._zd = _zstd.ZstdDecompressor()
+            if not data:
+                break
+        if not parts:
             return None
-        raw = PyBytes_FromStringAndSize(self._buf, self._len)
-        self.bytes_out += self._len
-        self._len = 0
-        if self._cap > SHRINK_ABOVE:
-            self._release_buffer()
+        raw = parts[0] if len(parts) == 1 else b"".join(parts)
+        self.bytes_out += len(raw)
         return raw
 
     cdef _scan_zstd(self, const unsigned char* p, Py_ssize_t n):

@@ -88,14 +88,11 @@ class Packet:
 
     __slots__ = ("_op", "_s", "_t", "_raw", "_d", "_d_start", "_ready")
 
-    def __init__(self) -> None:  # instances come from Decoder.feed()
-        self._op: Any = None
-        self._s: Optional[int] = None
-        self._t: Optional[str] = None
-        self._raw: bytes = b""
-        self._d: Any = None
-        self._d_start = 0
-        self._ready = True
+    # Instances come from Decoder.feed(); class-level defaults keep that lean.
+    _op: Any
+    _s: Optional[int]
+    _t: Optional[str]
+    _raw: bytes
 
     @property
     def op(self) -> Union[Opcode, int]:
@@ -132,23 +129,25 @@ class Packet:
 
 def _make_packet(raw: bytes) -> Packet:
     """Read the envelope of one payload: the canonical fast path or a full parse."""
-    pkt = Packet.__new__(Packet)
+    pkt = _new_packet(Packet)
     pkt._raw = raw
     m = _CANONICAL(raw)
     if m is not None and raw[-1] == 0x7D and m.end() < len(raw) - 1:
         t, s, op = m.groups()
         op = int(op)
-        pkt._op = OPCODES.get(op, op)
+        pkt._op = _OPCODES_GET(op, op)
         pkt._s = None if s is None else int(s)
         pkt._t = None if t is None else t.decode("ascii")
         pkt._d_start = m.end()
-        pkt._d = None
         pkt._ready = False
     else:
         pkt._op, pkt._s, pkt._t, pkt._d = parse_envelope(raw)
-        pkt._d_start = 0
         pkt._ready = True
     return pkt
+
+
+_new_packet = object.__new__
+_OPCODES_GET = OPCODES.get
 
 
 def _as_buffer(data: Any) -> Any:
@@ -200,6 +199,7 @@ class Decoder:
         self._buf = bytearray()
         self._tail = b""
         self._header = b""
+        self._need_header = True
         self._z: Any = None
         self._zs: Any = None
         self._zs_in_frame = False
@@ -343,21 +343,15 @@ class Decoder:
                 raise TypeError("a compressed stream takes bytes-like messages, not str")
             data = _as_buffer(data)
         n = len(data)
-        if n == 0:
+        if not n:
             return None
         self.bytes_in += n
         body = data
-        if len(self._header) < 2:
-            need = 2 - len(self._header)
-            self._header += bytes(data[:need])
-            body = data[need:]
-            if len(self._header) == 2:
-                cmf, flg = self._header
-                if (cmf & 0x0F) != 8 or (cmf >> 4) > 7 or (cmf * 256 + flg) % 31 != 0 or flg & 0x20:
-                    raise self._fail(DecompressError(f"not a zlib stream: bad header {self._header.hex()}"))
+        if self._need_header:
+            body = self._consume_header(data)
         buf = self._buf
         out = b""
-        if len(body):
+        if body:
             limit = self._max - len(buf)
             z = self._z
             try:
@@ -370,22 +364,37 @@ class Decoder:
                 raise self._fail(PayloadTooLarge(f"payload exceeds max_payload_size={self._max} bytes"))
             self.bytes_out += len(out)
         if n >= 4:
-            tail = data[-4:]
+            if data[-4:] != ZLIB_SUFFIX:
+                self._tail = bytes(data[-4:])
+                if out:
+                    buf += out
+                return None
         else:
             tail = (self._tail + bytes(data))[-4:]
-        if tail != ZLIB_SUFFIX:
-            self._tail = bytes(tail)
-            if out:
-                buf += out
-            return None
+            if tail != ZLIB_SUFFIX:
+                self._tail = tail
+                if out:
+                    buf += out
+                return None
         self._tail = b""
         if not buf:
-            raw = out
-        else:
-            buf += out
-            raw = bytes(buf)
-            buf.clear()
+            return out
+        buf += out
+        raw = bytes(buf)
+        buf.clear()
         return raw
+
+    def _consume_header(self, data: Any) -> Any:
+        """Take the 2-byte zlib header (possibly split over messages) off ``data``."""
+        need = 2 - len(self._header)
+        self._header += bytes(data[:need])
+        if len(self._header) < 2:
+            return b""
+        self._need_header = False
+        cmf, flg = self._header
+        if (cmf & 0x0F) != 8 or (cmf >> 4) > 7 or (cmf * 256 + flg) % 31 != 0 or flg & 0x20:
+            raise self._fail(DecompressError(f"not a zlib stream: bad header {self._header.hex()}"))
+        return data[need:]
 
     def _feed_zstd(self, data: Any) -> Optional[bytes]:
         if type(data) is not bytes:
