@@ -86,9 +86,9 @@ class Packet:
     Absent ``t``, ``s`` or ``d`` keys read as None.
     """
 
-    __slots__ = ("_op", "_s", "_t", "_raw", "_d", "_d_start", "_ready")
+    # _d_start: where d's JSON starts in raw while d is not parsed yet; 0 once it is.
+    __slots__ = ("_op", "_s", "_t", "_raw", "_d", "_d_start")
 
-    # Instances come from Decoder.feed(); class-level defaults keep that lean.
     _op: Any
     _s: Optional[int]
     _t: Optional[str]
@@ -112,15 +112,16 @@ class Packet:
 
     @property
     def d(self) -> Any:
-        if self._ready:
+        start = self._d_start
+        if not start:
             return self._d
         raw = self._raw
         try:
-            d = _loads(memoryview(raw)[self._d_start : len(raw) - 1])
+            d = _loads(memoryview(raw)[start:-1])
         except _JSONDecodeError:
             d = reparse_d(raw, self._op, self._s, self._t)
         self._d = d
-        self._ready = True
+        self._d_start = 0
         return d
 
     def __repr__(self) -> str:
@@ -132,22 +133,33 @@ def _make_packet(raw: bytes) -> Packet:
     pkt = _new_packet(Packet)
     pkt._raw = raw
     m = _CANONICAL(raw)
-    if m is not None and raw[-1] == 0x7D and m.end() < len(raw) - 1:
-        t, s, op = m.groups()
-        op = int(op)
-        pkt._op = _OPCODES_GET(op, op)
-        pkt._s = None if s is None else int(s)
-        pkt._t = None if t is None else t.decode("ascii")
-        pkt._d_start = m.end()
-        pkt._ready = False
-    else:
-        pkt._op, pkt._s, pkt._t, pkt._d = parse_envelope(raw)
-        pkt._ready = True
+    if m is not None:
+        end = m.end()
+        if raw[-1] == 0x7D and end < len(raw) - 1:
+            tb, sb, opb = m.groups()
+            op = _OP_BY_DIGITS_GET(opb)
+            pkt._op = int(opb) if op is None else op
+            pkt._s = None if sb is None else int(sb)
+            if tb is None:
+                pkt._t = None
+            else:
+                t = _EVENT_NAMES_GET(tb)
+                if t is None:
+                    t = tb.decode("ascii")
+                    if len(_EVENT_NAMES) < 1024:  # bounded: names come from the network
+                        _EVENT_NAMES[tb] = t
+                pkt._t = t
+            pkt._d_start = end
+            return pkt
+    pkt._op, pkt._s, pkt._t, pkt._d = parse_envelope(raw)
+    pkt._d_start = 0
     return pkt
 
 
 _new_packet = object.__new__
-_OPCODES_GET = OPCODES.get
+_OP_BY_DIGITS_GET = {str(op).encode(): member for op, member in OPCODES.items()}.get
+_EVENT_NAMES: dict[bytes, str] = {}
+_EVENT_NAMES_GET = _EVENT_NAMES.get
 
 
 def _as_buffer(data: Any) -> Any:
