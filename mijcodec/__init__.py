@@ -33,8 +33,10 @@ elif _flag("MIJCODEC_NO_EXTENSIONS") or sys.implementation.name != "cpython":
 
     IMPLEMENTATION = "python"
 else:
+    import importlib
+
     try:
-        from . import _codec as _impl
+        _impl = importlib.import_module("mijcodec._codec")
     except ImportError as _exc:
         if _flag("MIJCODEC_REQUIRE_EXTENSIONS"):
             raise ImportError(
