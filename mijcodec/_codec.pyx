@@ -43,9 +43,12 @@ from ._common import (
     OPCODES,
     ZLIB_SUFFIX,
     Opcode,
+    add_handler,
     encode,
     parse_envelope,
+    remove_handler,
     reparse_d,
+    zstd_decompress,
 )
 from ._errors import CodecError, DecodeError, DecompressError, EncodeError, PayloadTooLarge
 
@@ -400,38 +403,11 @@ cdef class Decoder:
         or every dispatch whose ``t`` is ``key`` (a str). Handlers for op 0 see
         every dispatch, after the ones registered for its ``t``. Without
         ``handler``, returns a decorator."""
-        table = self._table(key)
-        if handler is None:
-            def decorator(fn):
-                self.on(key, fn)
-                return fn
-            return decorator
-        if not callable(handler):
-            raise TypeError("handler must be callable")
-        table[key] = table.get(key, ()) + (handler,)
-        return handler
+        return add_handler(self, self._op_handlers, self._t_handlers, key, handler)
 
     def off(self, key, handler=None):
         """Remove ``handler`` for ``key``, or every handler for ``key``."""
-        table = self._table(key)
-        if handler is None:
-            table.pop(key, None)
-            return
-        handlers = list(table.get(key, ()))
-        if handler not in handlers:
-            raise ValueError(f"{handler!r} is not registered for {key!r}")
-        handlers.remove(handler)
-        if handlers:
-            table[key] = tuple(handlers)
-        else:
-            del table[key]
-
-    cdef dict _table(self, key):
-        if isinstance(key, str):
-            return self._t_handlers
-        if isinstance(key, int) and not isinstance(key, bool):
-            return self._op_handlers
-        raise TypeError(f"handler key must be an opcode (int) or an event name (str), not {type(key).__name__}")
+        remove_handler(self._op_handlers, self._t_handlers, key, handler)
 
     # -- feeding --------------------------------------------------------------
 
@@ -622,38 +598,16 @@ cdef class Decoder:
         return raw
 
     cdef object _feed_zstd(self, object data, const unsigned char* p, Py_ssize_t n):
-        cdef Py_ssize_t remaining
-        cdef list parts
-        cdef bytes raw
         if n == 0:
             return None
         self.bytes_in += n
         self._scan_zstd(p, n)
-        remaining = self._max
-        parts = []
-        zd = self._zd
-        while True:
-            try:
-                chunk = zd.decompress(data, remaining + 1)
-            except _zstd.ZstdError as exc:
-                raise self._fail(DecompressError(f"corrupt zstd-stream: {exc}")) from None
-            if len(chunk) > remaining:
-                raise self._fail(PayloadTooLarge(f"payload exceeds max_payload_size={self._max} bytes"))
-            remaining -= len(chunk)
-            if chunk:
-                parts.append(chunk)
-            if not zd.eof:
-                break
-            # A frame ended (Spacebar closes one frame per payload): go on
-            # with a new frame in a fresh decompressor.
-            data = zd.unused_data
-            zd = self._zd = _zstd.ZstdDecompressor()
-            if not data:
-                break
-        if not parts:
-            return None
-        raw = parts[0] if len(parts) == 1 else b"".join(parts)
-        self.bytes_out += len(raw)
+        try:
+            raw, self._zd = zstd_decompress(_zstd, self._zd, data, self._max)
+        except CodecError as exc:
+            raise self._fail(exc)
+        if raw is not None:
+            self.bytes_out += len(raw)
         return raw
 
     cdef _scan_zstd(self, const unsigned char* p, Py_ssize_t n):

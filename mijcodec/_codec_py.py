@@ -21,9 +21,12 @@ from ._common import (
     OPCODES,
     ZLIB_SUFFIX,
     Opcode,
+    add_handler,
     encode,
     parse_envelope,
+    remove_handler,
     reparse_d,
+    zstd_decompress,
 )
 from ._errors import CodecError, DecodeError, DecompressError, EncodeError, PayloadTooLarge
 
@@ -259,38 +262,11 @@ class Decoder:
         or every dispatch whose ``t`` is ``key`` (a str). Handlers for op 0 see
         every dispatch, after the ones registered for its ``t``. Without
         ``handler``, returns a decorator."""
-        table = self._table(key)
-        if handler is None:
-            def decorator(fn: Handler) -> Handler:
-                self.on(key, fn)
-                return fn
-            return decorator
-        if not callable(handler):
-            raise TypeError("handler must be callable")
-        table[key] = table.get(key, ()) + (handler,)
-        return handler
+        return add_handler(self, self._op_handlers, self._t_handlers, key, handler)
 
     def off(self, key: Union[int, str], handler: Optional[Handler] = None) -> None:
         """Remove ``handler`` for ``key``, or every handler for ``key``."""
-        table = self._table(key)
-        if handler is None:
-            table.pop(key, None)
-            return
-        handlers = list(table.get(key, ()))
-        if handler not in handlers:
-            raise ValueError(f"{handler!r} is not registered for {key!r}")
-        handlers.remove(handler)
-        if handlers:
-            table[key] = tuple(handlers)
-        else:
-            del table[key]
-
-    def _table(self, key: Any) -> dict:
-        if isinstance(key, str):
-            return self._t_handlers
-        if isinstance(key, int) and not isinstance(key, bool):
-            return self._op_handlers
-        raise TypeError(f"handler key must be an opcode (int) or an event name (str), not {type(key).__name__}")
+        remove_handler(self._op_handlers, self._t_handlers, key, handler)
 
     # -- feeding --------------------------------------------------------------
 
@@ -418,31 +394,12 @@ class Decoder:
             return None
         self.bytes_in += n
         self._scan_zstd(data, n)
-        remaining = self._max
-        parts = []
-        zs = self._zs
-        while True:
-            try:
-                chunk = zs.decompress(data, remaining + 1)
-            except _zstd.ZstdError as exc:
-                raise self._fail(DecompressError(f"corrupt zstd-stream: {exc}")) from None
-            if len(chunk) > remaining:
-                raise self._fail(PayloadTooLarge(f"payload exceeds max_payload_size={self._max} bytes"))
-            remaining -= len(chunk)
-            if chunk:
-                parts.append(chunk)
-            if not zs.eof:
-                break
-            # A frame ended (Spacebar closes one frame per payload): go on
-            # with a new frame in a fresh decompressor.
-            data = zs.unused_data
-            zs = self._zs = _zstd.ZstdDecompressor()
-            if not data:
-                break
-        if not parts:
-            return None
-        raw = parts[0] if len(parts) == 1 else b"".join(parts)
-        self.bytes_out += len(raw)
+        try:
+            raw, self._zs = zstd_decompress(_zstd, self._zs, data, self._max)
+        except CodecError as exc:
+            raise self._fail(exc)
+        if raw is not None:
+            self.bytes_out += len(raw)
         return raw
 
     def _scan_zstd(self, data: Any, n: int) -> None:

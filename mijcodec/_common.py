@@ -9,11 +9,11 @@ for a valid envelope and the encoder exist exactly once.
 from __future__ import annotations
 
 import enum
-from typing import Any
+from typing import Any, Optional
 
 import orjson
 
-from ._errors import DecodeError, EncodeError, PayloadTooLarge
+from ._errors import DecodeError, DecompressError, EncodeError, PayloadTooLarge
 
 __all__ = [
     "Opcode",
@@ -176,6 +176,81 @@ def reparse_d(raw: bytes, op: Any, s: Any, t: Any) -> Any:
     if full[0] != op or full[1] != s or full[2] != t:
         raise DecodeError('payload repeats "t", "s" or "op" after "d"; its envelope is ambiguous')
     return full[3]
+
+
+def add_handler(decoder: Any, op_handlers: dict, t_handlers: dict, key: Any, handler: Any) -> Any:
+    """``Decoder.on()`` for both implementations: handlers live in two dicts
+    (opcode -> tuple, event name -> tuple) that the decoders read in feed()."""
+    table = _handler_table(op_handlers, t_handlers, key)
+    if handler is None:
+
+        def decorator(fn: Any) -> Any:
+            add_handler(decoder, op_handlers, t_handlers, key, fn)
+            return fn
+
+        return decorator
+    if not callable(handler):
+        raise TypeError("handler must be callable")
+    table[key] = table.get(key, ()) + (handler,)
+    return handler
+
+
+def remove_handler(op_handlers: dict, t_handlers: dict, key: Any, handler: Any) -> None:
+    """``Decoder.off()`` for both implementations."""
+    table = _handler_table(op_handlers, t_handlers, key)
+    if handler is None:
+        table.pop(key, None)
+        return
+    handlers = list(table.get(key, ()))
+    if handler not in handlers:
+        raise ValueError(f"{handler!r} is not registered for {key!r}")
+    handlers.remove(handler)
+    if handlers:
+        table[key] = tuple(handlers)
+    else:
+        del table[key]
+
+
+def _handler_table(op_handlers: dict, t_handlers: dict, key: Any) -> dict:
+    if isinstance(key, str):
+        return t_handlers
+    if isinstance(key, int) and not isinstance(key, bool):
+        return op_handlers
+    raise TypeError(f"handler key must be an opcode (int) or an event name (str), not {type(key).__name__}")
+
+
+def zstd_decompress(zstd: Any, decompressor: Any, data: Any, max_size: int) -> tuple[Optional[bytes], Any]:
+    """Decode one zstd-stream message with the connection's decompressor.
+
+    Shared by both implementations so that they use one libzstd (that of
+    backports.zstd / compression.zstd) and one loop: two libzstd builds of
+    different versions disagree on which corrupt frames they detect. Returns
+    the payload (None when the message produced no output) and the
+    decompressor to keep: when a frame ends (Spacebar closes one per payload)
+    the rest goes to a fresh one. Raises DecompressError / PayloadTooLarge;
+    the caller poisons itself.
+    """
+    remaining = max_size
+    parts = []
+    while True:
+        try:
+            chunk = decompressor.decompress(data, remaining + 1)
+        except zstd.ZstdError as exc:
+            raise DecompressError(f"corrupt zstd-stream: {exc}") from None
+        if len(chunk) > remaining:
+            raise PayloadTooLarge(f"payload exceeds max_payload_size={max_size} bytes")
+        remaining -= len(chunk)
+        if chunk:
+            parts.append(chunk)
+        if not decompressor.eof:
+            break
+        data = decompressor.unused_data
+        decompressor = zstd.ZstdDecompressor()
+        if not data:
+            break
+    if not parts:
+        return None, decompressor
+    return (parts[0] if len(parts) == 1 else b"".join(parts)), decompressor
 
 
 def _json_type(value: Any) -> str:
