@@ -27,6 +27,10 @@ cimport cython
 from cpython.buffer cimport PyBUF_SIMPLE, PyBuffer_Release, PyObject_GetBuffer
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize, PyBytes_GET_SIZE
 from cpython.unicode cimport PyUnicode_DecodeASCII
+
+cdef extern from "Python.h":
+    Py_ssize_t PyUnicode_GET_LENGTH(object o)
+    void* PyUnicode_1BYTE_DATA(object o)
 from libc.stdlib cimport free, realloc
 from libc.string cimport memcmp
 
@@ -104,6 +108,8 @@ __all__ = [
 
 #: Version of the zlib library doing the inflating.
 ZLIB_VERSION = zlibVersion().decode("ascii")
+cdef object _ZstdError = _zstd.ZstdError if _zstd is not None else None
+
 #: Version of the zstd library doing zstd-stream, or None when unavailable.
 ZSTD_VERSION = _zstd.zstd_version if _zstd is not None else None
 
@@ -192,7 +198,21 @@ cdef inline Py_ssize_t _scan_int(const unsigned char* p, Py_ssize_t i, Py_ssize_
     return j
 
 
-cdef Packet _make_packet(bytes raw):
+cdef object _event_name(list names, const unsigned char* p, Py_ssize_t n):
+    """``t`` as a str, reusing one of the decoder's recent names (printable
+    ASCII only reaches here): no allocation, and the str's hash, which the
+    handler lookup needs, is already computed."""
+    cdef object name
+    for name in names:
+        if PyUnicode_GET_LENGTH(name) == n and memcmp(PyUnicode_1BYTE_DATA(name), p, n) == 0:
+            return name
+    name = PyUnicode_DecodeASCII(<const char*>p, n, NULL)
+    if len(names) < 64:
+        names.append(name)
+    return name
+
+
+cdef Packet _make_packet(bytes raw, list names):
     """Read the envelope of one payload: the canonical fast path (the same
     rules as the regular expression in _codec_py) or a full parse."""
     cdef const unsigned char* p = <const unsigned char*>PyBytes_AS_STRING(raw)
@@ -245,7 +265,7 @@ cdef Packet _make_packet(bytes raw):
         else:
             pkt.op = op_val
         pkt.s = None if s_null else s_val
-        pkt.t = None if t_start < 0 else PyUnicode_DecodeASCII(<const char*>p + t_start, t_end - t_start, NULL)
+        pkt.t = None if t_start < 0 else _event_name(names, p + t_start, t_end - t_start)
         pkt._d_start = i
         pkt._d = None
         pkt._ready = False
@@ -270,9 +290,10 @@ cdef class Decoder:
     cdef object _compress
     cdef Py_ssize_t _max
     cdef object _seq
-    cdef public object payloads
-    cdef public object bytes_in
-    cdef public object bytes_out
+    cdef public unsigned long long payloads
+    cdef public unsigned long long bytes_in
+    cdef public unsigned long long bytes_out
+    cdef list _names  # recent event names, reused instead of decoding t again
     cdef dict _op_handlers
     cdef dict _t_handlers
     cdef long _busy
@@ -323,6 +344,7 @@ cdef class Decoder:
         self.bytes_out = 0
         self._op_handlers = {}
         self._t_handlers = {}
+        self._names = []
         self._new_context()
 
     def __dealloc__(self):
@@ -439,7 +461,7 @@ cdef class Decoder:
                     PyBuffer_Release(&view)
             if raw is None:
                 return None
-            pkt = _make_packet(<bytes>raw)
+            pkt = _make_packet(<bytes>raw, self._names)
             self.payloads += 1
             op = pkt.op
             if op == 0 and pkt.s is not None:
@@ -602,12 +624,32 @@ cdef class Decoder:
             return None
         self.bytes_in += n
         self._scan_zstd(p, n)
+        # The common case, one call and one block of output, inline (this is
+        # the hot path); a frame ending inside the message (Spacebar) takes the
+        # shared loop of _common.zstd_decompress with what is left.
+        cdef object zd = self._zd
+        cdef object raw
         try:
-            raw, self._zd = zstd_decompress(_zstd, self._zd, data, self._max)
-        except CodecError as exc:
-            raise self._fail(exc)
-        if raw is not None:
-            self.bytes_out += len(raw)
+            raw = zd.decompress(data, self._max + 1)
+        except _ZstdError as exc:
+            raise self._fail(DecompressError(f"corrupt zstd-stream: {exc}")) from None
+        if len(raw) > self._max:
+            raise self._fail(PayloadTooLarge(f"payload exceeds max_payload_size={self._max} bytes"))
+        if zd.eof:
+            rest = zd.unused_data
+            self._zd = _zstd.ZstdDecompressor()
+            if rest:
+                try:
+                    more, self._zd = zstd_decompress(_zstd, self._zd, rest, self._max - len(raw))
+                except CodecError as exc:
+                    if isinstance(exc, PayloadTooLarge):
+                        exc = PayloadTooLarge(f"payload exceeds max_payload_size={self._max} bytes")
+                    raise self._fail(exc) from None
+                if more is not None:
+                    raw = raw + more if raw else more
+        if not raw:
+            return None
+        self.bytes_out += len(raw)
         return raw
 
     cdef _scan_zstd(self, const unsigned char* p, Py_ssize_t n):

@@ -394,12 +394,31 @@ class Decoder:
             return None
         self.bytes_in += n
         self._scan_zstd(data, n)
+        # The common case, one call and one block of output, inline; a frame
+        # ending inside the message (Spacebar) takes the shared loop of
+        # _common.zstd_decompress with what is left. _codec.pyx does the same.
+        zs = self._zs
         try:
-            raw, self._zs = zstd_decompress(_zstd, self._zs, data, self._max)
-        except CodecError as exc:
-            raise self._fail(exc)
-        if raw is not None:
-            self.bytes_out += len(raw)
+            raw = zs.decompress(data, self._max + 1)
+        except _zstd.ZstdError as exc:
+            raise self._fail(DecompressError(f"corrupt zstd-stream: {exc}")) from None
+        if len(raw) > self._max:
+            raise self._fail(PayloadTooLarge(f"payload exceeds max_payload_size={self._max} bytes"))
+        if zs.eof:
+            rest = zs.unused_data
+            self._zs = _zstd.ZstdDecompressor()
+            if rest:
+                try:
+                    more, self._zs = zstd_decompress(_zstd, self._zs, rest, self._max - len(raw))
+                except CodecError as exc:
+                    if isinstance(exc, PayloadTooLarge):
+                        exc = PayloadTooLarge(f"payload exceeds max_payload_size={self._max} bytes")
+                    raise self._fail(exc) from None
+                if more is not None:
+                    raw = raw + more if raw else more
+        if not raw:
+            return None
+        self.bytes_out += len(raw)
         return raw
 
     def _scan_zstd(self, data: Any, n: int) -> None:

@@ -38,6 +38,12 @@ transports (no compression, payload zlib) are left alone.
 
 ``uninstall()`` restores the module attributes and the default; a connection
 opened while installed keeps its mijcodec transport until it ends.
+
+A hikari 2.7 limit this does not change: when a connection fails during the
+handshake (a corrupt or closed READY, with or without mijcodec), hikari's
+``_keep_alive`` does not cancel that connection's heartbeat task; it dies later
+with an AssertionError nobody retrieves (logged as "Task exception was never
+retrieved"). The shard itself identifies again and works.
 :func:`stats` counts connections, payloads and codec errors handled by mijcodec.
 """
 
