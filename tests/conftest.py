@@ -15,12 +15,15 @@ import types
 import pytest
 
 def pytest_addoption(parser: pytest.Parser) -> None:
-    parser.addoption(
-        "--no-c-extensions",
-        action="store_true",
-        default=False,
-        help="do not test the compiled mijcodec._codec (only the pure-Python fallback)",
-    )
+    try:
+        parser.addoption(
+            "--no-c-extensions",
+            action="store_true",
+            default=False,
+            help="do not test the compiled mijcodec._codec (only the pure-Python fallback)",
+        )
+    except ValueError:  # benches/conftest.py, loaded in the same run, defines it too
+        pass
 
 
 def _c_wanted(config: pytest.Config) -> bool:
