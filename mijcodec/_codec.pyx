@@ -116,6 +116,9 @@ ZSTD_VERSION = _zstd.zstd_version if _zstd is not None else None
 cdef object _loads = orjson.loads
 cdef object _JSONDecodeError = orjson.JSONDecodeError
 cdef object _OPCODES = OPCODES
+# op value -> Opcode member (or None) for the values a C array lookup covers
+cdef list _OPCODE_TABLE = [OPCODES.get(i) for i in range(64)]
+cdef object _DISPATCH = Opcode.DISPATCH
 
 cdef enum:
     MODE_NONE = 0
@@ -260,10 +263,8 @@ cdef Packet _make_packet(bytes raw, list names):
             else:
                 i = -1
     if i >= 0 and p[n - 1] == c'}' and i < n - 1:
-        if op_val < 64:
-            pkt.op = _OPCODES.get(op_val, op_val)
-        else:
-            pkt.op = op_val
+        member = _OPCODE_TABLE[op_val] if op_val < 64 else None
+        pkt.op = op_val if member is None else member
         pkt.s = None if s_null else s_val
         pkt.t = None if t_start < 0 else _event_name(names, p + t_start, t_end - t_start)
         pkt._d_start = i
@@ -289,6 +290,7 @@ cdef class Decoder:
     cdef int _mode
     cdef object _compress
     cdef Py_ssize_t _max
+    cdef object _max_plus_one
     cdef object _seq
     cdef public unsigned long long payloads
     cdef public unsigned long long bytes_in
@@ -338,6 +340,7 @@ cdef class Decoder:
             raise ValueError("max_payload_size must be a positive int")
         self._compress = compress
         self._max = min(max_payload_size, <object>(<Py_ssize_t>((<size_t>-1) >> 2)))
+        self._max_plus_one = self._max + 1
         self._seq = None
         self.payloads = 0
         self.bytes_in = 0
@@ -464,12 +467,13 @@ cdef class Decoder:
             pkt = _make_packet(<bytes>raw, self._names)
             self.payloads += 1
             op = pkt.op
-            if op == 0 and pkt.s is not None:
+            # op 0 is always the Opcode.DISPATCH member (both parse paths map it)
+            if op is _DISPATCH and pkt.s is not None:
                 self._seq = pkt.s
         finally:
             mij_leave(&self._busy)
         if self._op_handlers or self._t_handlers:
-            if op == 0:
+            if op is _DISPATCH:
                 for handler in self._t_handlers.get(pkt.t, ()):
                     handler(pkt)
             for handler in self._op_handlers.get(op, ()):
@@ -630,7 +634,7 @@ cdef class Decoder:
         cdef object zd = self._zd
         cdef object raw
         try:
-            raw = zd.decompress(data, self._max + 1)
+            raw = zd.decompress(data, self._max_plus_one)
         except _ZstdError as exc:
             raise self._fail(DecompressError(f"corrupt zstd-stream: {exc}")) from None
         if len(raw) > self._max:
