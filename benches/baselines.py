@@ -58,6 +58,15 @@ floors (nothing else: no envelope reads, no buffering)
     "orjson alone": ``orjson.loads`` over the already decompressed payloads;
     for closed zstd frames, "zstd.decompress per frame + orjson" (the
     module's one-shot ``decompress`` on each message).
+
+Shared with test_compat.py (each library stock vs with mijcodec's drop-in
+installed): ``dpy_contexts`` (discord.py's stock context classes),
+``dpy_received_message`` + ``DpyWebSocket`` + ``dpy_drive`` (the same
+received_message steps as above, but as a coroutine per message like the
+original, reading ``utils._from_json`` from the module at each call, so an
+installed drop-in's is the one that runs), ``hikari_stock_class``,
+``hikari_transport``, ``hikari_loads`` and ``hikari_run`` (the hikari path
+above, for any transport class).
 """
 
 from __future__ import annotations
@@ -77,7 +86,12 @@ try:  # Python 3.14+
 except ImportError:  # pragma: no cover - depends on the Python version
     from backports import zstd as _zstd  # type: ignore[import-not-found,no-redef]
 
-__all__ = ["Baseline", "BaselineUnavailable", "BASELINE_IDS", "baseline", "for_kind", "ws_messages", "HIKARI", "FLOOR"]
+__all__ = [
+    "Baseline", "BaselineUnavailable", "BASELINE_IDS", "baseline", "for_kind", "ws_messages", "HIKARI", "FLOOR",
+    # the libraries' stock paths, shared with test_compat.py (stock vs install())
+    "dpy_contexts", "dpy_received_message", "DpyWebSocket", "dpy_drive",
+    "hikari_stock_class", "hikari_transport", "hikari_loads", "hikari_run",
+]
 
 _SUFFIX = b"\x00\x00\xff\xff"
 _MISSING = object()
@@ -174,6 +188,70 @@ def _dpy_zstd_ctx() -> Any:
     return ctx
 
 
+def dpy_contexts() -> dict[str, Any]:
+    """discord.py's own stock context classes, ``{"zlib": ..., "zstd": ...}``
+    (zstd None without a zstd module, see :func:`_dpy_zstd_ctx`), taken before
+    any drop-in is installed (``_dpy`` asserts discord.py is stock on first use)."""
+    d = _dpy()
+    return {"zlib": d["zlib_ctx"], "zstd": d["zstd_ctx"]}
+
+
+class DpyWebSocket:
+    """Stands in for ``discord.gateway.DiscordWebSocket``: what the decode
+    steps of ``received_message`` touch (``_decompressor``, ``sequence``),
+    ``shard_id``/``session_id`` for mijcodec's error path, and a payload count
+    for the benchmark's check."""
+
+    __slots__ = ("_decompressor", "sequence", "payloads", "shard_id", "session_id")
+
+    def __init__(self, decompressor: Any) -> None:
+        self._decompressor = decompressor  # DiscordWebSocket.__init__ makes it per connection
+        self.sequence = None
+        self.payloads = 0
+        self.shard_id = None
+        self.session_id = None
+
+
+def dpy_received_message() -> Callable[..., Any]:
+    """``DiscordWebSocket.received_message`` (gateway.py:507-527) up to the
+    sequence update, as a coroutine function like the original: the same steps
+    as :func:`_dpy_run` (plus a payload count), one coroutine per websocket
+    message. ``utils._from_json`` is looked up on the module at every call,
+    as discord.py does, so whatever is installed there is what runs."""
+    import discord.utils as utils
+
+    async def received_message(self: DpyWebSocket, msg: Any, /) -> None:
+        if type(msg) is bytes:
+            msg = self._decompressor.decompress(msg)
+            # Received a partial gateway message
+            if msg is None:
+                return
+        msg = utils._from_json(msg)
+        self.payloads += 1
+        event = msg.get("t")  # noqa: F841
+        op = msg.get("op")  # noqa: F841
+        data = msg.get("d")  # noqa: F841
+        seq = msg.get("s")
+        if seq is not None:
+            self.sequence = seq
+
+    return received_message
+
+
+def dpy_drive(received_message: Callable[..., Any], ws: DpyWebSocket, messages: list) -> tuple:
+    """Feed every recorded message through ``received_message(ws, msg)``; the
+    coroutine never suspends, so ``send(None)`` runs it to completion."""
+    for msg in messages:
+        coro = received_message(ws, msg)
+        try:
+            coro.send(None)
+        except StopIteration:
+            continue
+        coro.close()  # pragma: no cover - would mean it waited for something
+        raise RuntimeError("received_message suspended")
+    return ws.payloads, ws.sequence
+
+
 # -- hikari ---------------------------------------------------------------------
 
 
@@ -195,20 +273,33 @@ class _ReplayWebSocket:
 _HIKARI_LOGGER = logging.getLogger("hikari.gateway.0")  # the name hikari gives shard 0's logger
 
 
-def _hikari_new(kind: str, loads: Callable[[Any], Any]) -> Callable[[list], Any]:
+def hikari_stock_class(kind: str) -> type:
+    """hikari's own transport class for ``kind`` ("zlib" or "zstd"), as the
+    shard looks it up; refuses a class a drop-in put there."""
     from hikari.impl import shard
 
     cls = shard._GatewayZlibStreamTransport if kind == "zlib" else shard._GatewayZstdStreamTransport
+    assert not cls.__module__.startswith("mijcodec"), f"{cls} is not hikari's own (a drop-in is installed)"
+    return cls
+
+
+def hikari_transport(cls: type, ws_messages: list, loads: Callable[[Any], Any]) -> Any:
+    """A transport of class ``cls`` reading the recorded ``ws_messages``."""
+    return cls(
+        ws=_ReplayWebSocket(ws_messages),  # type: ignore[arg-type]
+        exit_stack=None,  # type: ignore[arg-type]  # only used by send_close()
+        logger=_HIKARI_LOGGER,
+        log_filterer=lambda payload: payload,
+        dumps=orjson.dumps,
+        loads=loads,
+    )
+
+
+def _hikari_new(kind: str, loads: Callable[[Any], Any]) -> Callable[[list], Any]:
+    cls = hikari_stock_class(kind)
 
     def new(ws_messages: list) -> Any:
-        return cls(
-            ws=_ReplayWebSocket(ws_messages),  # type: ignore[arg-type]
-            exit_stack=None,  # type: ignore[arg-type]  # only used by send_close()
-            logger=_HIKARI_LOGGER,
-            log_filterer=lambda payload: payload,
-            dumps=orjson.dumps,
-            loads=loads,
-        )
+        return hikari_transport(cls, ws_messages, loads)
 
     return new
 
@@ -389,7 +480,7 @@ def _specs() -> dict[str, Callable[[], Baseline]]:
 
     return {
         # zlib-stream
-        "hikari-zlib": lambda: Baseline("hikari-zlib", "hikari 2.7 (zlib, orjson)", "zlib", "hikari", _hikari_new("zlib", _hikari_loads()), _hikari_run, "ws", role="hikari"),
+        "hikari-zlib": lambda: Baseline("hikari-zlib", "hikari 2.7 (zlib, orjson)", "zlib", "hikari", _hikari_new("zlib", hikari_loads()), _hikari_run, "ws", role="hikari"),
         "hikari-zlib-json": lambda: Baseline("hikari-zlib-json", "hikari 2.7 (zlib, json)", "zlib", "hikari", _hikari_new("zlib", json.loads), _hikari_run, "ws"),
         "dpy-zlib-orjson": lambda: Baseline("dpy-zlib-orjson", "discord.py 2.7 (zlib, orjson)", "zlib", "discord.py", lambda _, c=dpy()["zlib_ctx"]: c(), _dpy_run(dpy()["from_json_orjson"])),
         "dpy-zlib-json": lambda: Baseline("dpy-zlib-json", "discord.py 2.7 (zlib, json)", "zlib", "discord.py", lambda _, c=dpy()["zlib_ctx"]: c(), _dpy_run(dpy()["from_json_json"])),
@@ -399,7 +490,7 @@ def _specs() -> dict[str, Callable[[], Baseline]]:
         "floor-raw-inflate": lambda: Baseline("floor-raw-inflate", "floor: raw inflate alone (no adler32)", "zlib", "floor", lambda _: _RawInflate(), _raw_inflate_run, checks_seq=False),
         "floor-orjson-zlib": lambda: Baseline("floor-orjson-zlib", "floor: orjson.loads alone", "zlib", "floor", lambda _: None, _floor_loads, "payloads", checks_seq=False),
         # zstd-stream (one open frame)
-        "hikari-zstd": lambda: Baseline("hikari-zstd", "hikari 2.7 (zstd, orjson)", "zstd", "hikari", _hikari_new("zstd", _hikari_loads()), _hikari_run, "ws", role="hikari"),
+        "hikari-zstd": lambda: Baseline("hikari-zstd", "hikari 2.7 (zstd, orjson)", "zstd", "hikari", _hikari_new("zstd", hikari_loads()), _hikari_run, "ws", role="hikari"),
         "hikari-zstd-json": lambda: Baseline("hikari-zstd-json", "hikari 2.7 (zstd, json)", "zstd", "hikari", _hikari_new("zstd", json.loads), _hikari_run, "ws"),
         "dpy-zstd-orjson": lambda: Baseline("dpy-zstd-orjson", f"discord.py 2.7 (zstd via {dpy()['zstd_source']}, orjson)", "zstd", "discord.py", lambda _, c=_dpy_zstd_ctx(): c(), _dpy_run(dpy()["from_json_orjson"])),
         "dpy-zstd-json": lambda: Baseline("dpy-zstd-json", f"discord.py 2.7 (zstd via {dpy()['zstd_source']}, json)", "zstd", "discord.py", lambda _, c=_dpy_zstd_ctx(): c(), _dpy_run(dpy()["from_json_json"])),
@@ -412,7 +503,8 @@ def _specs() -> dict[str, Callable[[], Baseline]]:
     }
 
 
-def _hikari_loads() -> Callable[[Any], Any]:
+def hikari_loads() -> Callable[[Any], Any]:
+    """hikari's default ``loads`` (``data_binding.default_json_loads``: orjson here)."""
     from hikari.internal import data_binding
 
     assert data_binding.default_json_loads is orjson.loads
@@ -449,3 +541,5 @@ def for_kind(kind: str, *, detail: bool = False) -> list[str]:
 
 _KIND = {bid: ("zstd" if "zstd" in bid else "zlib") for bid in BASELINE_IDS}
 _DETAIL = {"hikari-zlib-json", "hikari-zstd-json", "floor-raw-inflate"}
+
+hikari_run = _hikari_run  # public name for test_compat.py

@@ -12,7 +12,11 @@ corpus, its ratio to hikari's path (hikari 2.7 with orjson on the same
 compression; < 1 is faster than hikari) and to the floor (decompress +
 orjson.loads and nothing else), and throughput in MB of decompressed JSON per
 second. The machine is noisy: compare ratios within one run, not absolute
-times across runs. Memory groups get a table of the bytes memprobe.py measured.
+times across runs. The drop-in groups (test_compat.py: discord.py and hikari
+stock vs with ``mijcodec.compat.<library>.install()``) get a summary of the
+ratios installed / stock (mean, median, min) and one table each, with that
+ratio instead of the hikari/floor ones. Memory groups get a table of the bytes
+memprobe.py measured.
 The chart shows the ratios to hikari, one panel per group. Works without a
 display (matplotlib's Agg backend); without matplotlib it writes only the
 Markdown and says so.
@@ -70,6 +74,77 @@ def _ref(benches: list, role: str) -> Optional[dict]:
         if b["extra_info"].get("role") == role:
             return b
     return None
+
+
+def _is_compat(benches: list) -> bool:
+    """A drop-in group of test_compat.py: one library stock vs install()."""
+    return any(b["extra_info"].get("compat") for b in benches)
+
+
+def _compat_rows(benches: list) -> tuple[Optional[dict], list[dict]]:
+    stock = _ref(benches, "stock")
+    installed = [b for b in benches if b["extra_info"].get("role") == "installed"]
+    return stock, installed
+
+
+def _compat_table(group: str, benches: list, stat: str) -> list[str]:
+    stock, _ = _compat_rows(benches)
+    ref = stock["stats"][stat] if stock else None
+    rows = sorted(benches, key=lambda b: b["stats"][stat])
+    info0 = rows[0]["extra_info"]
+    cols = [stat] + [x for x in ("mean", "median", "min") if x != stat]
+    lines = [
+        f"### {group}",
+        "",
+        f"Corpus: `{info0['mix']}`, {info0['payloads']} payloads, {info0['payload_bytes'] / 1e6:.2f} MB of JSON, "
+        f"{info0['wire_bytes'] / 1e6:.2f} MB on the wire ({info0['transport']}); {rows[0]['stats']['rounds']} rounds each.",
+        "",
+        "| implementation | " + " | ".join(f"{x} ms" for x in cols) + f" | stddev ms | installed / stock ({stat}) | MB/s |",
+        "|---|" + "---:|" * (len(cols) + 3),
+    ]
+    for b in rows:
+        s = b["stats"]
+        info = b["extra_info"]
+        v = s[stat]
+        name = f"**{info['impl']}**" if info.get("role") == "installed" else info["impl"]
+        ratio = f"{v / ref:.2f}x" if ref and info.get("role") == "installed" else ("1.00x" if b is stock else "-")
+        lines.append(
+            f"| {name} | " + " | ".join(_ms(s[x]) for x in cols) + f" | {_ms(s['stddev'])} | {ratio} | "
+            f"{info['payload_bytes'] / 1e6 / v:.0f} |"
+        )
+    lines += ["", f"Reference: stock = {stock['extra_info']['impl']}." if stock else "No stock reference in this group.", ""]
+    return lines
+
+
+def _compat_summary(groups: "OrderedDict[str, list]") -> list[str]:
+    """Issue 5: every drop-in, installed / stock on the same frames, by mean, median and min."""
+    rows = []
+    for group, benches in groups.items():
+        if not _is_compat(benches):
+            continue
+        stock, installed = _compat_rows(benches)
+        for b in sorted(installed, key=lambda b: b["extra_info"]["impl"]):
+            info = b["extra_info"]
+            if stock is None:
+                cells = ["no stock run"] * 3
+            else:
+                cells = [f"{b['stats'][x] / stock['stats'][x]:.2f}x" for x in ("mean", "median", "min")]
+            impl = info["impl"].split(": ", 1)[-1]
+            rows.append(f"| {info['compat']} | {info['transport']} | {impl} | " + " | ".join(cells) + " |")
+    if not rows:
+        return []
+    return [
+        "## Drop-in adapters (issue 5): install() / stock",
+        "",
+        "Each library's own decode path on the same frames, once stock and once with "
+        "`mijcodec.compat.<library>.install()` in effect (benches/test_compat.py); < 1 means "
+        "install() made it faster. Realistic traffic.",
+        "",
+        "| library | compression | decoded by | by mean | by median | by min |",
+        "|---|---|---|---:|---:|---:|",
+        *rows,
+        "",
+    ]
 
 
 def _is_memory(benches: list) -> bool:
@@ -273,17 +348,35 @@ def report(json_path: str, out_dir: str, stat: str = "mean", png: bool = True) -
     ]
     lines += _versions(data)
     lines += _targets(groups, stat)
+    lines += _compat_summary(groups)
     lines += _traffic()
     lines += ["## Decode time", ""]
     panels = []
     memory = []
+    compat = []
     for group, benches in groups.items():
         if _is_memory(benches):
             memory.append((group, benches))
             continue
+        if _is_compat(benches):
+            compat.append((group, benches))
+            continue
         table, chart = _decode_table(group, benches, stat)
         lines += table
         panels.append((group, chart))
+    if compat:
+        lines += [
+            "## Drop-in adapters: stock vs install()",
+            "",
+            "benches/test_compat.py: each library's own decode path (discord.py: its decompression context, "
+            "`utils._from_json` and the steps of `received_message`; hikari: its transport's `receive_json`), "
+            "stock and with `mijcodec.compat.<library>.install()` in effect (compression forced to the group's "
+            "with `install(compress=...)`), each round from a fresh context/transport. Not in the chart, "
+            "whose reference is hikari's stock path.",
+            "",
+        ]
+        for group, benches in compat:
+            lines += _compat_table(group, benches, stat)
     if memory:
         lines += [
             "## Memory per connection",

@@ -214,13 +214,20 @@ async def test_corrupt_hello_on_first_connection_identifies_again(impl: Any) -> 
     assert sock.closed_with == [4000]
 
 
-async def test_not_json_payload_also_reconnects(impl: Any) -> None:
+@pytest.mark.parametrize(
+    "bad",
+    [
+        b'{"t":"X","s":3,"op":0,"d":{"a":',  # mijcodec's feed rejects it
+        b'{"t":"X","s":3,"op":0,"d":{"a":}',  # canonical prefix: only the parse of d finds it
+    ],
+)
+async def test_not_json_payload_also_reconnects(impl: Any, bad: bytes) -> None:
     import asyncio
 
     compat.install(compress="zlib-stream")
     ws, sock, _client = make_ws(asyncio.get_running_loop(), session="sess")
     with pytest.raises(discord.gateway.ReconnectWebSocket):
-        await ws.received_message(zlib_messages([b'{"t":"X","s":3,"op":0,"d":{"a":'])[0])
+        await ws.received_message(zlib_messages([bad])[0])
     assert sock.closed_with == [4000]
 
 

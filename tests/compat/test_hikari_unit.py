@@ -118,8 +118,9 @@ async def test_corrupt_frame_becomes_transport_error(impl: Any, compress: str) -
     assert compat.stats()["codec_errors"] == before + 1
 
 
-async def test_not_json_payload_becomes_transport_error(impl: Any) -> None:
-    tr = make_transport(classes()["zlib-stream"], zlib_messages([b'{"t":"X","s":3,"op":0,"d":{"a":']))
+@pytest.mark.parametrize("bad", [b'{"t":"X","s":3,"op":0,"d":{"a":', b'{"t":"X","s":3,"op":0,"d":{"a":}'])
+async def test_not_json_payload_becomes_transport_error(impl: Any, bad: bytes) -> None:
+    tr = make_transport(classes()["zlib-stream"], zlib_messages([bad]))
     with pytest.raises(errors.GatewayTransportError):
         await tr.receive_json()
 

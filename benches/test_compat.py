@@ -1,0 +1,329 @@
+"""Drop-in benchmarks (issue 5): each library's own decode path, stock and with
+``mijcodec.compat.<library>.install()`` in effect, on the same recorded frames,
+in one run.
+
+One ``benchmark.group`` per (library, compression), realistic traffic:
+
+* discord.py: its decompression context (``_ActiveDecompressionContext``, one
+  per connection) + ``utils._from_json`` + the steps of
+  ``DiscordWebSocket.received_message`` (baselines.dpy_received_message: the
+  same lines as the discord.py baselines of test_decode.py, as one coroutine
+  per message like the original). Stock uses discord.py's own context class
+  and orjson ``_from_json`` (baselines.py says where they come from);
+  installed uses what ``install(compress=...)`` put in ``discord.utils``, read
+  there when each connection's context is made (as ``DiscordWebSocket.__init__``
+  does), and ``received_message`` wrapped by the very wrapper install() puts
+  on ``DiscordWebSocket`` (its cost is part of install()'s).
+* hikari: its ``_GatewayZlibStreamTransport`` / ``_GatewayZstdStreamTransport``,
+  ``receive_json()`` driven by the replay websocket, hikari's default
+  ``loads`` (orjson). Installed: the class ``install()`` put in
+  ``hikari.impl.shard`` (looked up there like the shard does).
+
+``install()`` and ``uninstall()`` happen outside the timed region (around
+``benchmark.pedantic``); every round starts from a fresh context/transport
+made in the untimed setup (which also runs ``gc.collect()``). The installed
+variants run on each mijcodec implementation (compiled and fallback; the
+compiled one skipped with ``--no-c-extensions``, as in test_decode), by
+pointing the compat module's ``Decoder`` at it as tests/compat does; in each
+group the stock run comes first and the installed ones right after it. Each installed round asserts the context/transport is
+mijcodec's, and each test checks with the module's ``stats()`` that every
+payload of every round went through mijcodec.
+
+Plain ``pytest benches`` (smoke mode) runs each case once, and
+``test_installed_decodes_like_stock`` checks, payload by payload, that the
+installed path hands the library exactly what the stock path does.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import gc
+import importlib
+from typing import Any, Callable, Iterator
+
+import pytest
+
+import baselines as B
+import traffic
+from mijcodec.compat import discord_py as compat_dpy
+from mijcodec.compat import hikari as compat_hikari
+
+MIX = "realistic"
+ROUNDS = 14  # as test_decode's realistic full decode
+KINDS = ("zlib", "zstd")
+LIBS = ("discord.py", "hikari")
+COMPRESS = {"zlib": "zlib-stream", "zstd": "zstd-stream"}
+KIND_LABEL = {"zlib": "zlib-stream", "zstd": "zstd-stream (open frame)"}
+COMPAT = {"discord.py": compat_dpy, "hikari": compat_hikari}
+HIKARI_ATTR = {"zlib": "_GatewayZlibStreamTransport", "zstd": "_GatewayZstdStreamTransport"}
+
+
+def group_name(lib: str, kind: str) -> str:
+    return f"drop-in {lib}, {KIND_LABEL[kind]}, {MIX}: stock vs install()"
+
+
+def _version(lib: str) -> str:
+    if lib == "discord.py":
+        import discord as mod
+    else:
+        import hikari as mod  # type: ignore[no-redef]
+    return ".".join(str(mod.__version__).split(".")[:2])
+
+
+def _impl_name(codec: Any) -> str:
+    return "mijcodec (compiled)" if codec.__name__.endswith("._codec") else "mijcodec (fallback)"
+
+
+def _info(benchmark: Any, *, lib: str, kind: str, impl: str, family: str, role: str) -> None:
+    st = traffic.stats(MIX)
+    benchmark.group = group_name(lib, kind)
+    benchmark.extra_info.update(
+        impl=impl,
+        family=family,
+        role=role,  # "stock" | "installed": report.py's ratio installed/stock
+        compat=lib,
+        mix=MIX,
+        kind=kind,
+        transport=KIND_LABEL[kind],
+        selective=False,
+        payloads=st["payloads"],
+        payload_bytes=st["bytes"],
+        wire_bytes=sum(map(len, traffic.messages(MIX, kind))),
+    )
+
+
+def _pedantic(benchmark: Any, new: Callable[[], Any], run: Callable[[Any, list], tuple], data: list) -> tuple:
+    """Like test_decode's: a fresh state per round from the untimed setup."""
+
+    def setup() -> tuple:
+        state = new()
+        gc.collect()
+        return (state, data), {}
+
+    return benchmark.pedantic(run, setup=setup, rounds=ROUNDS, warmup_rounds=1)
+
+
+def _check(result: tuple) -> None:
+    n, last = result
+    assert n == len(traffic.payloads(MIX)), f"decoded {n} payloads of {len(traffic.payloads(MIX))}"
+    assert last == traffic.expected_last_seq(MIX)
+
+
+_WS: dict[str, list] = {}
+
+
+def _ws(kind: str) -> list:
+    """The recorded messages as aiohttp WSMessage objects (made once)."""
+    if kind not in _WS:
+        _WS[kind] = B.ws_messages(traffic.messages(MIX, kind))
+    return _WS[kind]
+
+
+@contextlib.contextmanager
+def _installed(lib: str, kind: str, codec: Any, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
+    """``install(compress=...)`` in effect, decoding with ``codec``; always
+    uninstalled afterwards. Yields the compat module."""
+    mod = COMPAT[lib]
+    if lib == "discord.py":
+        B.dpy_contexts()  # discord.py's stock objects, captured while it is stock
+    mod.uninstall()
+    monkeypatch.setattr(mod, "Decoder", codec.Decoder)
+    assert mod.install(compress=COMPRESS[kind]) == COMPRESS[kind]
+    try:
+        yield mod
+    finally:
+        mod.uninstall()
+
+
+# -- the two paths of each library ------------------------------------------------------
+
+
+def _dpy_stock(kind: str) -> tuple[Callable[[], Any], Callable[[Any, list], tuple], list]:
+    ctx_cls = B.dpy_contexts()[kind]
+    if ctx_cls is None:
+        pytest.skip("discord.py has no zstd-stream context here (needs zstandard on Python < 3.14)")
+    steps = B.dpy_received_message()
+
+    def run(ws: Any, messages: list) -> tuple:
+        return B.dpy_drive(steps, ws, messages)
+
+    return lambda: B.DpyWebSocket(ctx_cls()), run, traffic.messages(MIX, kind)
+
+
+def _dpy_installed(kind: str, decoder_cls: type) -> tuple[Callable[[], Any], Callable[[Any, list], tuple], list]:
+    """While installed: the context class and wrapper install() put in place."""
+    import discord.gateway
+    import discord.utils
+
+    installed_rm = vars(discord.gateway.DiscordWebSocket)["received_message"]
+    steps = compat_dpy._make_received_message(B.dpy_received_message(), discord.gateway.ReconnectWebSocket)
+    # the same wrapper code install() put on DiscordWebSocket, around our reproduction of its steps
+    assert getattr(installed_rm, "_mijcodec", False) and installed_rm.__code__ is steps.__code__
+
+    def new() -> Any:
+        ctx = discord.utils._ActiveDecompressionContext()  # what DiscordWebSocket.__init__ does
+        assert isinstance(ctx, compat_dpy._MijcodecContext) and ctx.COMPRESSION_TYPE == COMPRESS[kind]
+        assert type(ctx.decoder) is decoder_cls
+        return B.DpyWebSocket(ctx)
+
+    def run(ws: Any, messages: list) -> tuple:
+        return B.dpy_drive(steps, ws, messages)
+
+    return new, run, traffic.messages(MIX, kind)
+
+
+def _hikari_stock(kind: str) -> tuple[Callable[[], Any], Callable[[Any, list], tuple], list]:
+    cls = B.hikari_stock_class(kind)
+    loads = B.hikari_loads()
+    ws = _ws(kind)
+    return lambda: B.hikari_transport(cls, ws, loads), B.hikari_run, ws
+
+
+def _hikari_installed(kind: str, decoder_cls: type) -> tuple[Callable[[], Any], Callable[[Any, list], tuple], list]:
+    from hikari.impl import shard
+
+    loads = B.hikari_loads()
+    ws = _ws(kind)
+    ours = compat_hikari.transport_classes()[COMPRESS[kind]]
+
+    def new() -> Any:
+        cls = getattr(shard, HIKARI_ATTR[kind])  # what the shard's connect() looks up
+        assert cls is ours
+        transport = B.hikari_transport(cls, ws, loads)
+        assert type(transport._inflator) is decoder_cls
+        return transport
+
+    return new, B.hikari_run, ws
+
+
+STOCK = {"discord.py": _dpy_stock, "hikari": _hikari_stock}
+INSTALLED = {"discord.py": _dpy_installed, "hikari": _hikari_installed}
+
+
+def _stock_label(lib: str, kind: str) -> str:
+    if lib == "discord.py" and kind == "zstd":
+        return f"discord.py {_version(lib)} stock (zstd via {B._dpy()['zstd_source']}, orjson)"
+    return f"{lib} {_version(lib)} stock ({kind}, orjson)"
+
+
+CASES = [(lib, kind) for lib in LIBS for kind in KINDS]
+IDS = [f"{'dpy' if lib == 'discord.py' else lib}-{kind}" for lib, kind in CASES]
+IMPLS = [pytest.param("cython", marks=pytest.mark.c_extension), "python"]
+
+
+def _codec(request: pytest.FixtureRequest, impl: str) -> Any:
+    """The mijcodec implementation the installed drop-in decodes with; like the
+    ``codec`` fixture (conftest.py), but chosen per test so that a group's
+    stock and installed runs follow each other (less drift between them on a
+    busy machine than the session fixture's grouping by implementation)."""
+    if impl == "cython":
+        if request.config.getoption("--no-c-extensions"):
+            pytest.skip("--no-c-extensions given")
+        return importlib.import_module("mijcodec._codec")  # a missing build fails here
+    return importlib.import_module("mijcodec._codec_py")
+
+
+# per group: stock, then installed on each implementation
+DROP_IN = [
+    pytest.param(lib, kind, variant, id=f"{case_id}-{variant}", marks=[pytest.mark.c_extension] if variant == "cython" else [])
+    for (lib, kind), case_id in zip(CASES, IDS)
+    for variant in ("stock", "cython", "python")
+]
+
+
+@pytest.mark.parametrize("lib,kind,variant", DROP_IN)
+def test_drop_in(benchmark: Any, request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch, lib: str, kind: str, variant: Any) -> None:
+    if variant == "stock":
+        assert not COMPAT[lib].is_installed()
+        new, run, data = STOCK[lib](kind)
+        _info(benchmark, lib=lib, kind=kind, impl=_stock_label(lib, kind), family=lib, role="stock")
+        _check(_pedantic(benchmark, new, run, data))
+        return
+    codec = _codec(request, variant)
+    _info(benchmark, lib=lib, kind=kind, impl=f"{lib} {_version(lib)} + install(): {_impl_name(codec)}", family="ours", role="installed")
+    rounds = [0]
+    with _installed(lib, kind, codec, monkeypatch) as mod:
+        new, run, data = INSTALLED[lib](kind, codec.Decoder)
+
+        def counted(state: Any, messages: list) -> tuple:
+            rounds[0] += 1
+            return run(state, messages)
+
+        before = mod.stats()
+        result = _pedantic(benchmark, new, counted, data)
+        after = mod.stats()
+    _check(result)
+    # every payload of every round (warm-up included) went through mijcodec
+    n = len(traffic.payloads(MIX))
+    assert rounds[0] >= 1
+    assert after["payloads"] - before["payloads"] == rounds[0] * n
+    assert after["connections"] - before["connections"] >= rounds[0]
+    assert after["codec_errors"] == before["codec_errors"]
+
+
+# -- correctness: installed hands the library what stock does ---------------------------
+
+
+def _dpy_outputs(ctx: Any, from_json: Callable[[Any], Any], messages: list) -> Iterator[tuple]:
+    """(text, envelope dict) per payload: what decompress() gives discord.py
+    (on_socket_raw_receive gets the text) and what ``_from_json`` makes of it."""
+    for m in messages:
+        text = ctx.decompress(m)
+        if text is not None:
+            yield text, from_json(text)
+
+
+def _hikari_outputs(transport: Any, n: int) -> Iterator[Any]:
+    for _ in range(n):
+        coro = transport.receive_json()
+        try:
+            coro.send(None)
+        except StopIteration as done:
+            yield done.value
+        else:  # pragma: no cover
+            coro.close()
+            raise RuntimeError("hikari transport suspended")
+
+
+@pytest.mark.parametrize("impl", IMPLS)
+@pytest.mark.parametrize("lib,kind", CASES, ids=IDS)
+def test_installed_decodes_like_stock(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch, lib: str, kind: str, impl: str) -> None:
+    """Payload by payload, in lockstep (not a benchmark: skipped by
+    --benchmark-only): the installed path gives the library exactly what its
+    stock path gives, on the benchmark's frames."""
+    codec = _codec(request, impl)
+    n = len(traffic.payloads(MIX))
+    if lib == "discord.py":
+        ctx_cls = B.dpy_contexts()[kind]
+        if ctx_cls is None:
+            pytest.skip("discord.py has no zstd-stream context here")
+        msgs = traffic.messages(MIX, kind)
+        stock = _dpy_outputs(ctx_cls(), B._dpy()["from_json_orjson"], msgs)
+        with _installed(lib, kind, codec, monkeypatch) as mod:
+            import discord.utils
+
+            before = mod.stats()["payloads"]
+            ctx = discord.utils._ActiveDecompressionContext()
+            assert type(ctx.decoder) is codec.Decoder
+            ours = _dpy_outputs(ctx, discord.utils._from_json, msgs)
+            count = 0
+            for (s_text, s_msg), (o_text, o_msg) in zip(stock, ours, strict=True):
+                assert type(o_text) is str and o_text == s_text
+                assert type(o_msg) is dict and o_msg == s_msg, (count, s_msg.get("t"))
+                assert type(o_msg["op"]) is int
+                count += 1
+            assert mod.stats()["payloads"] - before == n
+    else:
+        ws = _ws(kind)
+        stock = _hikari_outputs(B.hikari_transport(B.hikari_stock_class(kind), ws, B.hikari_loads()), n)
+        with _installed(lib, kind, codec, monkeypatch) as mod:
+            before = mod.stats()["payloads"]
+            t = B.hikari_transport(compat_hikari.transport_classes()[COMPRESS[kind]], ws, B.hikari_loads())
+            assert type(t._inflator) is codec.Decoder
+            count = 0
+            for s_msg, o_msg in zip(stock, _hikari_outputs(t, n), strict=True):
+                assert type(o_msg) is dict and o_msg == s_msg, (count, s_msg.get("t"))
+                assert type(o_msg["op"]) is int
+                count += 1
+            assert mod.stats()["payloads"] - before == n
+    assert count == n
