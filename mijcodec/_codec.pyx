@@ -133,9 +133,11 @@ cdef enum:
     R_ERROR = 4
 
 # The output buffer starts at 64 KiB, grows by doubling, and is given back
-# after any payload that made it larger than 1 MiB.
+# after any payload that made it larger than 256 KiB (gateway payloads are
+# mostly a few KiB; a GUILD_CREATE of a big guild can be many MiB, and its
+# buffer must not stay with the connection).
 cdef size_t INITIAL_BUFFER = 64 * 1024
-cdef size_t SHRINK_ABOVE = 1024 * 1024
+cdef size_t SHRINK_ABOVE = 256 * 1024
 # Messages at least this big are inflated with the GIL released.
 cdef Py_ssize_t NOGIL_THRESHOLD = 16 * 1024
 cdef unsigned int ZSTD_MAGIC = 0xFD2FB528U

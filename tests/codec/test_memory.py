@@ -49,5 +49,5 @@ def test_retained_buffer_after_multi_mb_payload(codec):
     dec = codec.Decoder("zlib-stream")
     messages = zlib_stream([huge, ACK])
     assert dec.feed(messages[0]).raw == huge
-    assert dec.buffer_size < 1024 * 1024
+    assert dec.buffer_size <= 256 * 1024
     assert dec.feed(messages[1]).raw == ACK
