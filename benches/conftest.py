@@ -18,7 +18,6 @@ Run modes:
 
 from __future__ import annotations
 
-import importlib
 import os
 import sys
 import time
@@ -31,6 +30,10 @@ if HERE not in sys.path:  # benches/ modules import each other by name
     sys.path.insert(0, HERE)
 
 import traffic  # noqa: E402
+
+# THE implementation fixture and the --no-c-extensions option, shared with the
+# tests (run from the repository root, which pytest puts on sys.path).
+from tests.conftest import codec, pytest_addoption  # noqa: E402,F401
 
 _GENERATION: dict[str, float] = {}
 _LOAD: dict[str, str] = {}
@@ -45,18 +48,6 @@ def _loadavg() -> str:
 
 def pytest_sessionstart(session: pytest.Session) -> None:
     _LOAD["start"] = _loadavg()
-
-
-def pytest_addoption(parser: pytest.Parser) -> None:
-    try:
-        parser.addoption(
-            "--no-c-extensions",
-            action="store_true",
-            default=False,
-            help="do not benchmark the compiled mijcodec._codec (only the pure-Python fallback)",
-        )
-    except ValueError:  # tests/conftest.py, loaded in the same run, defines it already
-        pass
 
 
 def _measuring(config: pytest.Config) -> bool:
@@ -78,23 +69,6 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "c_extension: runs on the compiled mijcodec._codec")
     # discord.py imports audioop at import time (deprecated since 3.11): not ours to fix
     config.addinivalue_line("filterwarnings", "ignore:'audioop' is deprecated:DeprecationWarning")
-
-
-def _c_wanted(config: pytest.Config) -> bool:
-    return not config.getoption("--no-c-extensions")
-
-
-@pytest.fixture(
-    scope="session",
-    params=[pytest.param("cython", marks=pytest.mark.c_extension), "python"],
-)
-def codec(request: pytest.FixtureRequest) -> types.ModuleType:
-    """The implementation under test: ``mijcodec._codec`` or ``mijcodec._codec_py``."""
-    if request.param == "cython":
-        if not _c_wanted(request.config):
-            pytest.skip("--no-c-extensions given")
-        return importlib.import_module("mijcodec._codec")  # a missing build fails here
-    return importlib.import_module("mijcodec._codec_py")
 
 
 @pytest.fixture(scope="session", autouse=True)
