@@ -52,7 +52,7 @@ from ._common import (
     parse_envelope,
     remove_handler,
     reparse_d,
-    zstd_decompress,
+    zstd_after_frame_end,
 )
 from ._errors import CodecError, DecodeError, DecompressError, EncodeError, PayloadTooLarge
 
@@ -430,7 +430,7 @@ cdef class Decoder:
         or every dispatch whose ``t`` is ``key`` (a str). Handlers for op 0 see
         every dispatch, after the ones registered for its ``t``. Without
         ``handler``, returns a decorator."""
-        return add_handler(self, self._op_handlers, self._t_handlers, key, handler)
+        return add_handler(self._op_handlers, self._t_handlers, key, handler)
 
     def off(self, key, handler=None):
         """Remove ``handler`` for ``key``, or every handler for ``key``."""
@@ -632,7 +632,7 @@ cdef class Decoder:
         self._scan_zstd(p, n)
         # The common case, one call and one block of output, inline (this is
         # the hot path); a frame ending inside the message (Spacebar) takes the
-        # shared loop of _common.zstd_decompress with what is left.
+        # shared loop of _common.zstd_after_frame_end with what follows.
         cdef object zd = self._zd
         cdef object raw
         try:
@@ -642,17 +642,12 @@ cdef class Decoder:
         if len(raw) > self._max:
             raise self._fail(PayloadTooLarge(f"payload exceeds max_payload_size={self._max} bytes"))
         if zd.eof:
-            rest = zd.unused_data
-            self._zd = _zstd.ZstdDecompressor()
-            if rest:
-                try:
-                    more, self._zd = zstd_decompress(_zstd, self._zd, rest, self._max - len(raw))
-                except CodecError as exc:
-                    if isinstance(exc, PayloadTooLarge):
-                        exc = PayloadTooLarge(f"payload exceeds max_payload_size={self._max} bytes")
-                    raise self._fail(exc) from None
-                if more is not None:
-                    raw = raw + more if raw else more
+            try:
+                more, self._zd = zstd_after_frame_end(_zstd, zd.unused_data, self._max - len(raw), self._max)
+            except CodecError as exc:
+                raise self._fail(exc) from None
+            if more is not None:
+                raw = raw + more if raw else more
         if not raw:
             return None
         self.bytes_out += len(raw)

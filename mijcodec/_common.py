@@ -178,14 +178,14 @@ def reparse_d(raw: bytes, op: Any, s: Any, t: Any) -> Any:
     return full[3]
 
 
-def add_handler(decoder: Any, op_handlers: dict, t_handlers: dict, key: Any, handler: Any) -> Any:
+def add_handler(op_handlers: dict, t_handlers: dict, key: Any, handler: Any) -> Any:
     """``Decoder.on()`` for both implementations: handlers live in two dicts
     (opcode -> tuple, event name -> tuple) that the decoders read in feed()."""
     table = _handler_table(op_handlers, t_handlers, key)
     if handler is None:
 
         def decorator(fn: Any) -> Any:
-            add_handler(decoder, op_handlers, t_handlers, key, fn)
+            add_handler(op_handlers, t_handlers, key, fn)
             return fn
 
         return decorator
@@ -219,22 +219,23 @@ def _handler_table(op_handlers: dict, t_handlers: dict, key: Any) -> dict:
     raise TypeError(f"handler key must be an opcode (int) or an event name (str), not {type(key).__name__}")
 
 
-def zstd_decompress(zstd: Any, decompressor: Any, data: Any, max_size: int) -> tuple[Optional[bytes], Any]:
-    """Decode one zstd-stream message with the connection's decompressor.
+def zstd_after_frame_end(zstd: Any, rest: Any, remaining: int, max_size: int) -> tuple[Optional[bytes], Any]:
+    """The bytes of a zstd-stream message after a frame ended inside it.
 
-    Shared by both implementations so that they use one libzstd (that of
-    backports.zstd / compression.zstd) and one loop: two libzstd builds of
-    different versions disagree on which corrupt frames they detect. Returns
-    the payload (None when the message produced no output) and the
-    decompressor to keep: when a frame ends (Spacebar closes one per payload)
-    the rest goes to a fresh one. Raises DecompressError / PayloadTooLarge;
-    the caller poisons itself.
+    Spacebar closes one frame per payload; libzstd's decompressor object stops
+    at a frame's end, so what follows goes to fresh ones, frame after frame.
+    Shared by both implementations (which also share the libzstd, that of
+    backports.zstd / compression.zstd: two builds of different versions
+    disagree on which corrupt frames they detect). ``remaining`` is what the
+    payload may still grow by, ``max_size`` the limit to name in the error.
+    Returns the further output (None for none) and the decompressor to keep.
+    Raises DecompressError / PayloadTooLarge; the caller poisons itself.
     """
-    remaining = max_size
+    decompressor = zstd.ZstdDecompressor()
     parts = []
-    while True:
+    while rest:
         try:
-            chunk = decompressor.decompress(data, remaining + 1)
+            chunk = decompressor.decompress(rest, remaining + 1)
         except zstd.ZstdError as exc:
             raise DecompressError(f"corrupt zstd-stream: {exc}") from None
         if len(chunk) > remaining:
@@ -244,13 +245,9 @@ def zstd_decompress(zstd: Any, decompressor: Any, data: Any, max_size: int) -> t
             parts.append(chunk)
         if not decompressor.eof:
             break
-        data = decompressor.unused_data
+        rest = decompressor.unused_data
         decompressor = zstd.ZstdDecompressor()
-        if not data:
-            break
-    if not parts:
-        return None, decompressor
-    return (parts[0] if len(parts) == 1 else b"".join(parts)), decompressor
+    return (b"".join(parts) if parts else None), decompressor
 
 
 def _json_type(value: Any) -> str:
