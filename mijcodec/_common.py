@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import enum
 import re
+import sys
 from typing import Any, Optional
 
 import orjson
@@ -36,6 +37,32 @@ DEFAULT_MAX_PAYLOAD_SIZE = 64 * 1024 * 1024
 
 #: The gateway closes the connection (4002) on a sent payload over this size.
 MAX_SEND_SIZE = 4096
+
+#: The largest max_payload_size a Decoder keeps: larger values are clamped to
+#: it (and read back clamped), in both implementations. A quarter of the
+#: address space (2**62 - 1 on 64-bit builds, 2**30 - 1 on 32-bit ones), so
+#: the compiled codec's size arithmetic (limit + 1, buffer doubling) never
+#: overflows; no payload of that size can be held anyway.
+MAX_PAYLOAD_LIMIT = sys.maxsize >> 1
+
+
+def payload_limit(max_payload_size: Any) -> int:
+    """Decoder's one rule for max_payload_size: an int (not a bool) >= 1,
+    clamped to MAX_PAYLOAD_LIMIT. ValueError otherwise."""
+    if type(max_payload_size) is not int or max_payload_size < 1:
+        raise ValueError(f"max_payload_size must be a positive int, not {max_payload_size!r}")
+    return min(max_payload_size, MAX_PAYLOAD_LIMIT)
+
+
+#: What feed(), feed_raw() and reset() raise on a Decoder whose __init__ never
+#: ran (made with Decoder.__new__), and __init__ on one that is set up already.
+NOT_INITIALISED = "this Decoder was never initialised (Decoder.__new__ without __init__)"
+INITIALISED_TWICE = (
+    "Decoder.__init__() called on a decoder that is set up already: a Decoder is "
+    "initialised once (reset() starts a new connection; other settings need a new Decoder)"
+)
+#: The poison a MemoryError in the middle of a payload leaves: the stream is lost.
+OUT_OF_MEMORY = "stream lost: out of memory in the middle of a payload"
 
 
 class Opcode(enum.IntEnum):
