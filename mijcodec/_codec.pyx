@@ -128,6 +128,7 @@ ZSTD_VERSION = _zstd.zstd_version if _zstd is not None else None
 
 # the poison of a Decoder whose __init__ has not run (see __cinit__)
 cdef object _NOT_INITIALISED = RuntimeError(NOT_INITIALISED)
+cdef str _NOT_MADE_BY_A_DECODER = "this Packet was not made by Decoder.feed() and has no payload"
 cdef object _loads = orjson.loads
 cdef object _JSONDecodeError = orjson.JSONDecodeError
 cdef object _OPCODES = OPCODES
@@ -190,7 +191,7 @@ cdef class Packet:
             if self._ready:
                 return self._d
             if self.raw is None:  # made by Packet.__new__, not by a Decoder
-                raise TypeError("this Packet was not made by Decoder.feed() and has no payload")
+                raise TypeError(_NOT_MADE_BY_A_DECODER)
             try:
                 d = _loads(PyMemoryView_FromMemory(
                     PyBytes_AS_STRING(self.raw) + self._d_start,
@@ -210,7 +211,7 @@ cdef class Packet:
         cdef const unsigned char* p
         cdef Py_ssize_t n, end, after
         if self.raw is None:
-            raise TypeError("this Packet was not made by Decoder.feed() and has no payload")
+            raise TypeError(_NOT_MADE_BY_A_DECODER)
         if self._d_start == 0:  # fully parsed when made: a valid payload
             return raw_d_of_parsed(self.raw)
         p = <const unsigned char*>PyBytes_AS_STRING(self.raw)
@@ -534,10 +535,14 @@ cdef class Decoder:
         or every dispatch whose ``t`` is ``key`` (a str). Handlers for op 0 see
         every dispatch, after the ones registered for its ``t``. Without
         ``handler``, returns a decorator."""
+        if not self._initialised:
+            raise RuntimeError(NOT_INITIALISED)
         return add_handler(self._op_handlers, self._t_handlers, key, handler)
 
     def off(self, key, handler=None):
         """Remove ``handler`` for ``key``, or every handler for ``key``."""
+        if not self._initialised:
+            raise RuntimeError(NOT_INITIALISED)
         remove_handler(self._op_handlers, self._t_handlers, key, handler)
 
     # -- feeding --------------------------------------------------------------

@@ -84,6 +84,7 @@ _CANONICAL = re.compile(
 _ZSTD_MAGIC = 0xFD2FB528
 # the poison of a Decoder whose __init__ has not run
 _NOT_INITIALISED = RuntimeError(NOT_INITIALISED)
+_NOT_MADE_BY_A_DECODER = "this Packet was not made by Decoder.feed() and has no payload"
 
 Handler = Callable[["Packet"], Any]
 
@@ -107,40 +108,51 @@ class Packet:
     def __reduce_ex__(self, protocol: Any) -> Any:
         raise TypeError("cannot pickle 'Packet' object")
 
-    def __getattr__(self, name: str) -> Any:
-        # Only reached for a slot never set: a Packet made by Packet.__new__,
-        # not by a Decoder. It reads like the compiled one's: None fields, and
-        # d / raw_d refused.
-        if name == "_d_start":
-            raise TypeError("this Packet was not made by Decoder.feed() and has no payload")
-        if name in Packet.__slots__:
-            return None
-        raise AttributeError(f"'Packet' object has no attribute {name!r}")
+    # A Packet made by Packet.__new__ (not by a Decoder) has no slot set; it
+    # reads like the compiled one's: None fields, d and raw_d refused. (No
+    # __getattr__ for that: it would cost every attribute read of every packet.)
 
     _op: Any
     _s: Optional[int]
     _t: Optional[str]
     _raw: bytes
+    _d: Any
+    _d_start: int
 
     @property
     def op(self) -> Union[Opcode, int]:
-        return self._op
+        try:
+            return self._op
+        except AttributeError:  # Packet.__new__
+            return None  # type: ignore[return-value]
 
     @property
     def s(self) -> Optional[int]:
-        return self._s
+        try:
+            return self._s
+        except AttributeError:
+            return None
 
     @property
     def t(self) -> Optional[str]:
-        return self._t
+        try:
+            return self._t
+        except AttributeError:
+            return None
 
     @property
     def raw(self) -> bytes:
-        return self._raw
+        try:
+            return self._raw
+        except AttributeError:
+            return None  # type: ignore[return-value]
 
     @property
     def d(self) -> Any:
-        start = self._d_start
+        try:
+            start = self._d_start
+        except AttributeError:
+            raise TypeError(_NOT_MADE_BY_A_DECODER) from None
         if start <= 0:
             return self._d
         raw = self._raw
@@ -156,13 +168,16 @@ class Packet:
     def raw_d(self) -> bytes:
         """The JSON text of ``d`` exactly as it is in the payload (bytes), not
         parsed; ``b"null"`` when the payload has no ``d``. See the README."""
-        start = abs(self._d_start)
+        try:
+            start = abs(self._d_start)
+        except AttributeError:
+            raise TypeError(_NOT_MADE_BY_A_DECODER) from None
         if not start:  # fully parsed when made: a valid payload
             return raw_d_of_parsed(self._raw)
         return raw_d_canonical(self._raw, start, self._op, self._s, self._t)
 
     def __repr__(self) -> str:
-        return f"Packet(op={self._op!r}, s={self._s!r}, t={self._t!r})"
+        return f"Packet(op={self.op!r}, s={self.s!r}, t={self.t!r})"
 
 
 def _make_packet(raw: bytes) -> Packet:
@@ -210,7 +225,10 @@ def _as_buffer(data: Any) -> Any:
     if view.format != "B" or view.ndim != 1:
         # unsigned bytes, whatever the exporter's item type ('b', 'c', 'h', ...):
         # what the compiled codec reads through its Py_buffer
-        view = view.cast("B")
+        try:
+            view = view.cast("B")
+        except (TypeError, ValueError):  # a format memoryview cannot cast: copy the bytes
+            view = memoryview(view.tobytes())
     return view
 
 
@@ -234,17 +252,6 @@ class Decoder:
     _payloads = 0
     _bytes_in = 0
     _bytes_out = 0
-
-    def __getattr__(self, name: str) -> Any:
-        # Only reached on a Decoder.__new__-made decoder: its own empty tables.
-        if name in ("_op_handlers", "_t_handlers"):
-            value: Any = {}
-        elif name == "_buf":
-            value = bytearray()
-        else:
-            raise AttributeError(f"'Decoder' object has no attribute {name!r}")
-        setattr(self, name, value)
-        return value
 
     def __init__(self, compress: Optional[str] = "zlib-stream", *, max_payload_size: int = DEFAULT_MAX_PAYLOAD_SIZE) -> None:
         # Once only, every argument checked before any state changes (see _codec.pyx).
@@ -324,6 +331,8 @@ class Decoder:
         """Bytes allocated for the decoder's output buffer: this implementation
         only buffers a zlib-stream payload spread over several messages (0
         between payloads). Implementation-specific."""
+        if not self._initialised:
+            return 0
         return self._buf.__alloc__()
 
     @property
@@ -348,10 +357,14 @@ class Decoder:
         or every dispatch whose ``t`` is ``key`` (a str). Handlers for op 0 see
         every dispatch, after the ones registered for its ``t``. Without
         ``handler``, returns a decorator."""
+        if not self._initialised:
+            raise RuntimeError(NOT_INITIALISED)
         return add_handler(self._op_handlers, self._t_handlers, key, handler)
 
     def off(self, key: Union[int, str], handler: Optional[Handler] = None) -> None:
         """Remove ``handler`` for ``key``, or every handler for ``key``."""
+        if not self._initialised:
+            raise RuntimeError(NOT_INITIALISED)
         remove_handler(self._op_handlers, self._t_handlers, key, handler)
 
     # -- feeding --------------------------------------------------------------

@@ -204,7 +204,12 @@ def str_not_utf8_error(exc: UnicodeEncodeError) -> DecodeError:
 _STRING_REST = re.compile(rb'(?:[^"\\]|\\.)*"', re.S).match  # after the opening quote
 _STRUCTURAL = re.compile(rb'["{}\[\]]').search
 _SCALAR = re.compile(rb'[^\s,:\[\]{}"]+').match
-_SPACE = re.compile(rb"[ \t\n\r]*").match
+_SPACE_RE = re.compile(rb"[ \t\n\r]*")
+
+
+def _skip_space(raw: bytes, pos: int) -> int:
+    m = _SPACE_RE.match(raw, pos)
+    return pos if m is None else m.end()
 
 
 def json_value_end(raw: bytes, pos: int) -> int:
@@ -246,7 +251,7 @@ def canonical_d_end(raw: bytes, start: int) -> int:
     end = json_value_end(raw, start)
     if end < 0:
         return -1
-    after = _SPACE(raw, end).end()
+    after = _skip_space(raw, end)
     return end if after == len(raw) - 1 else -1
 
 
@@ -254,10 +259,10 @@ def locate_d(raw: bytes) -> Optional[tuple[int, int]]:
     """``(start, end)`` of the text of the top-level key ``d`` (its last
     occurrence, as the parser keeps the last of repeated keys), or None when
     there is none. ``raw`` must be a payload the full parse accepted."""
-    pos = _SPACE(raw, 0).end()
+    pos = _skip_space(raw, 0)
     if pos >= len(raw) or raw[pos] != 0x7B:
         return None
-    pos = _SPACE(raw, pos + 1).end()
+    pos = _skip_space(raw, pos + 1)
     found = None
     while pos < len(raw) and raw[pos] == 0x22:
         key_end = json_value_end(raw, pos)
@@ -265,18 +270,18 @@ def locate_d(raw: bytes) -> Optional[tuple[int, int]]:
             return None
         key = raw[pos:key_end]
         is_d = key == b'"d"' or (b"\\" in key and _loads(key) == "d")
-        pos = _SPACE(raw, key_end).end()
+        pos = _skip_space(raw, key_end)
         if pos >= len(raw) or raw[pos] != 0x3A:  # :
             return None
-        start = _SPACE(raw, pos + 1).end()
+        start = _skip_space(raw, pos + 1)
         end = json_value_end(raw, start)
         if end < 0:
             return None
         if is_d:
             found = (start, end)
-        pos = _SPACE(raw, end).end()
+        pos = _skip_space(raw, end)
         if pos < len(raw) and raw[pos] == 0x2C:  # ,
-            pos = _SPACE(raw, pos + 1).end()
+            pos = _skip_space(raw, pos + 1)
         else:
             break
     return found
