@@ -654,3 +654,7 @@ def test_same_public_names(both):
     assert compiled.__all__ == fallback.__all__
     for name in compiled.__all__:
         assert hasattr(compiled, name) and hasattr(fallback, name), name
+    for cls in ("Decoder", "Packet"):
+        names_c = {n for n in dir(getattr(compiled, cls)) if not n.startswith("_")}
+        names_p = {n for n in dir(getattr(fallback, cls)) if not n.startswith("_")}
+        assert names_c == names_p, cls
