@@ -3,9 +3,46 @@
 from __future__ import annotations
 
 import asyncio
+import importlib
 import json
+import os
+import sys
 import zlib
 from typing import Any
+
+import pytest
+
+#: Set by .ci/run: the distributions that must be present in this environment
+#: (comma-separated). A compat module whose library is listed fails instead
+#: of skipping when it is absent.
+REQUIRE_ENV = "MIJCODEC_COMPAT_REQUIRE"
+
+
+def require_library(distribution: str, import_name: str) -> Any:
+    """Import ``import_name`` for a compat test module, or skip the whole module
+    with the reason when ``distribution`` is not what provides it here
+    (py-cord and discord.py both install ``discord``; told apart by
+    importlib.metadata, as the drop-ins do). Fails instead when
+    MIJCODEC_COMPAT_REQUIRE lists ``distribution``: CI must not skip silently."""
+    from mijcodec.compat._dpy_family import owning_distribution
+
+    reason = ""
+    try:
+        module = importlib.import_module(import_name)
+    except ImportError as exc:
+        reason = f"{distribution} is not installed in this environment ({sys.executable}): {exc}"
+    else:
+        if owning_distribution(module, [distribution]) is None:
+            reason = (
+                f"{distribution} is not installed in this environment ({sys.executable}); "
+                f"the importable {import_name!r} is another distribution's"
+            )
+    if not reason:
+        return module
+    required = {d.strip() for d in os.environ.get(REQUIRE_ENV, "").split(",") if d.strip()}
+    if distribution in required:
+        pytest.fail(f"{REQUIRE_ENV} requires {distribution}, but {reason}", pytrace=False)
+    pytest.skip(reason, allow_module_level=True)
 
 #: hikari insists on a token whose first part is a base64 user id ("100000000000000001").
 TOKEN = "MTAwMDAwMDAwMDAwMDAwMDAx.GmIjCo.mijcodec-compat-tests"
@@ -102,6 +139,8 @@ class RestStub:
         self.requests: list[str] = []
         #: what GET /gateway/bot answers (AutoShardedClient asks it); set by the test
         self.gateway_bot: dict = {}
+        #: the url GET /gateway answers; set by the test
+        self.gateway_url = ""
 
     async def __aenter__(self) -> "RestStub":
         from aiohttp import web
@@ -122,6 +161,12 @@ class RestStub:
             return web.Response(body=json.dumps(self.gateway_bot).encode(), headers={"Content-Type": "application/json"})
 
         app.router.add_get("/api/v10/gateway/bot", gateway_bot)
+
+        async def gateway(request: Any) -> Any:  # GET /gateway: the forks' plain Client asks it
+            self.requests.append(request.path)
+            return web.Response(body=json.dumps({"url": self.gateway_url}).encode(), headers={"Content-Type": "application/json"})
+
+        app.router.add_get("/api/v10/gateway", gateway)
         self.runner = web.AppRunner(app, access_log=None)
         await self.runner.setup()
         site = web.TCPSite(self.runner, "127.0.0.1", 0)

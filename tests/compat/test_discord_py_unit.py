@@ -5,6 +5,10 @@ implementations (the ``impl`` fixture)."""
 
 from __future__ import annotations
 
+from tests.compat._helpers import require_library
+
+require_library("discord.py", "discord")  # skips (or, when CI requires it, fails) without discord.py
+
 import json
 import logging
 from typing import Any

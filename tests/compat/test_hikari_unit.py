@@ -5,6 +5,10 @@ mijcodec implementations (the ``impl`` fixture)."""
 
 from __future__ import annotations
 
+from tests.compat._helpers import require_library
+
+require_library("hikari", "hikari")  # skips (or, when CI requires it, fails) without hikari
+
 import contextlib
 import json
 import logging
