@@ -167,6 +167,8 @@ class RestStub:
             return web.Response(body=json.dumps({"url": self.gateway_url}).encode(), headers={"Content-Type": "application/json"})
 
         app.router.add_get("/api/v10/gateway", gateway)
+        # py-cord's READY handling fetches the default soundboard sounds
+        app.router.add_get("/api/v10/soundboard-default-sounds", reply([]))
         self.runner = web.AppRunner(app, access_log=None)
         await self.runner.setup()
         site = web.TCPSite(self.runner, "127.0.0.1", 0)
