@@ -26,6 +26,30 @@ import pytest
 
 from tests.compat._helpers import TOKEN, RestStub, simulator_class, wait_until
 
+# distribution -> (import name, mijcodec.compat module, the REST base attribute of
+# its Route, what Client.start may die of after close() in stock as well)
+_FORKS = {
+    "py-cord": ("discord", "pycord", "API_BASE_URL", "Session is closed"),
+    "nextcord": ("nextcord", "nextcord", "BASE", ""),
+    "disnake": ("disnake", "disnake", "BASE", ""),
+}
+
+
+def load_fork(distribution: str) -> "Fork":
+    """The fork for a test module's ``FORK`` (the ``fork`` fixture of
+    tests/compat/conftest.py hands it to the tests); skips the module (or
+    fails it, when CI requires the library) without the library."""
+    import importlib
+
+    from tests.compat._helpers import require_library
+
+    import_name, compat_name, base_attr, shutdown_error = _FORKS[distribution]
+    lib = require_library(distribution, import_name)
+    http = importlib.import_module(import_name + ".http")
+    compat = importlib.import_module("mijcodec.compat." + compat_name)
+    return Fork(distribution, lib, compat, lambda mp, url: mp.setattr(http.Route, base_attr, url), shutdown_error)
+
+
 MODES = [pytest.param(None, id="install()"), pytest.param("zstd-stream", id="install(zstd-stream)")]
 
 

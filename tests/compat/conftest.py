@@ -43,3 +43,9 @@ def impl(codec: Any, monkeypatch: pytest.MonkeyPatch) -> Any:
 def quiet_access_log() -> Any:
     logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
     yield
+
+
+@pytest.fixture
+def fork(request: pytest.FixtureRequest) -> Any:
+    """The fork a test module declares as ``FORK = load_fork(...)`` (tests/compat/_fork_e2e.py)."""
+    return request.module.FORK

@@ -5,18 +5,8 @@ with install() and install(compress="zstd-stream")) and the stock controls."""
 
 from __future__ import annotations
 
-from tests.compat._helpers import require_library
+from tests.compat._fork_e2e import load_fork
 
-disnake = require_library("disnake", "disnake")
+FORK = load_fork("disnake")
 
-import disnake.http  # noqa: E402
-import pytest  # noqa: E402
-
-from mijcodec.compat import disnake as compat  # noqa: E402
 from tests.compat._fork_e2e import *  # noqa: E402,F401,F403  (the shared tests)
-from tests.compat._fork_e2e import Fork  # noqa: E402
-
-
-@pytest.fixture
-def fork() -> Fork:
-    return Fork("disnake", disnake, compat, lambda mp, url: mp.setattr(disnake.http.Route, "BASE", url))

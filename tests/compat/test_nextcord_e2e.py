@@ -10,23 +10,16 @@ MIJCODEC_COMPAT_REQUIRE lists nextcord)."""
 
 from __future__ import annotations
 
-from typing import Any
+from tests.compat._fork_e2e import load_fork
 
-from tests.compat._helpers import require_library
+FORK = load_fork("nextcord")
 
-nextcord = require_library("nextcord", "nextcord")
-
-import nextcord.http  # noqa: E402
-import pytest  # noqa: E402
-
-from mijcodec.compat import nextcord as compat  # noqa: E402
 from tests.compat._fork_e2e import *  # noqa: E402,F401,F403  (the shared tests)
+
+
+from typing import Any  # noqa: E402
+
 from tests.compat._fork_e2e import Fork, _stock_dies  # noqa: E402
-
-
-@pytest.fixture
-def fork() -> Fork:
-    return Fork("nextcord", nextcord, compat, lambda mp, url: mp.setattr(nextcord.http.Route, "BASE", url))
 
 
 async def test_stock_dies_on_spacebar_hello_without_s(fork: Fork, env: Any) -> None:

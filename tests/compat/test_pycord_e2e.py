@@ -9,24 +9,8 @@ module skips (or fails when MIJCODEC_COMPAT_REQUIRE lists py-cord)."""
 
 from __future__ import annotations
 
-from tests.compat._helpers import require_library
+from tests.compat._fork_e2e import load_fork
 
-discord = require_library("py-cord", "discord")
+FORK = load_fork("py-cord")
 
-import discord.http  # noqa: E402
-import pytest  # noqa: E402
-
-from mijcodec.compat import pycord as compat  # noqa: E402
 from tests.compat._fork_e2e import *  # noqa: E402,F401,F403  (the shared tests)
-from tests.compat._fork_e2e import Fork  # noqa: E402
-
-
-@pytest.fixture
-def fork() -> Fork:
-    return Fork(
-        "py-cord",
-        discord,
-        compat,
-        lambda mp, url: mp.setattr(discord.http.Route, "API_BASE_URL", url),
-        shutdown_error="Session is closed",
-    )
