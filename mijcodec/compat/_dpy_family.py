@@ -306,7 +306,14 @@ def _url_wrapper(attr: Any) -> Any:
 
 class ForkDropIn(Family):
     """install()/uninstall() for a fork whose ``DiscordWebSocket.received_message``
-    inflates zlib inline (``self._zlib``/``self._buffer``), no context class.
+    inflates zlib inline (``self._zlib``/``self._buffer``), no context class
+    and no zstd: py-cord, nextcord, disnake.
+
+    install() first checks every name relied on (the classes, the methods,
+    that ``received_message`` calls ``log_receive`` and ``utils.<from_json>``,
+    that ``from_client`` sets ``ws.gateway``, the URL builders, the
+    distribution by importlib.metadata, the version) and refuses with
+    UnsupportedLibraryError, having patched nothing, when one is missing.
 
     What is patched (all restored by uninstall()):
 
@@ -317,7 +324,8 @@ class ForkDropIn(Family):
       ``Decoder`` per connection, made at its first binary message for the
       ``compress=`` of the URL it connected to, ``ws.gateway``) and the
       library's own ``received_message`` gets the text; text messages go
-      straight to it.
+      straight to it. A codec error closes with 4000 and raises the library's
+      ``ReconnectWebSocket`` (Family.fail), so the client RESUMEs.
     * ``utils._from_json`` (nextcord: ``utils.from_json``): see make_from_json.
     * with ``install(compress="zstd-stream")`` only: the ``HTTPClient``
       methods that build the gateway URL, so that a URL asking for
@@ -563,3 +571,19 @@ class ForkDropIn(Family):
             f.__module__ = module
             f.__qualname__ = f.__name__
         return install, uninstall, is_installed, stats
+
+
+# distribution -> where each fork keeps what the drop-in hooks
+_FORK_HOOKS: Dict[str, Dict[str, Any]] = {
+    # py-cord reads t/s/op/d with .get; its get_gateway/get_bot_gateway format the URL inline
+    "py-cord": {"import_name": "discord", "from_json": "_from_json", "url_builders": ("get_gateway", "get_bot_gateway"), "fill": False},
+    # nextcord indexes message["op"], ["d"], ["s"]; every gateway URL goes through format_websocket_url
+    "nextcord": {"import_name": "nextcord", "from_json": "from_json", "url_builders": ("format_websocket_url",), "fill": True},
+    # disnake reads t/s/op/d with .get; every gateway URL goes through _format_gateway_url
+    "disnake": {"import_name": "disnake", "from_json": "_from_json", "url_builders": ("_format_gateway_url",), "fill": False},
+}
+
+
+def fork_dropin(distribution: str, min_version: Tuple[int, int], decoder: Callable[[str], Any]) -> ForkDropIn:
+    """The drop-in of one fork; ``decoder(compress)`` makes a connection's Decoder."""
+    return ForkDropIn(distribution, distribution=distribution, min_version=min_version, decoder=decoder, **_FORK_HOOKS[distribution])

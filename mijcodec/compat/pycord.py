@@ -3,66 +3,39 @@
 ::
 
     import mijcodec.compat.pycord
-    mijcodec.compat.pycord.install()              # before bot.run()/start()
-    # or install(compress="zstd-stream"): py-cord gets zstd-stream, which it lacks
+    mijcodec.compat.pycord.install()                       # zlib-stream, py-cord's own choice
+    mijcodec.compat.pycord.install(compress="zstd-stream") # zstd-stream, which py-cord lacks
 
-py-cord installs the import name ``discord``, like discord.py; which one is
-installed is read from importlib.metadata (the distribution that owns the
-imported ``discord`` package), so this refuses discord.py (use
-:mod:`mijcodec.compat.discord_py`) and that one refuses py-cord.
+py-cord installs the import name ``discord``, like discord.py. Which of the two
+is installed is read from importlib.metadata (the distribution owning the
+imported package): this refuses discord.py and points at
+:mod:`mijcodec.compat.discord_py`, which refuses py-cord likewise.
 
-py-cord inflates zlib-stream inline in ``DiscordWebSocket.received_message``
-(``self._zlib``/``self._buffer``; no decompression-context class, no zstd).
-``install(compress=None)`` patches (``uninstall()`` restores them):
+Hooks (see :class:`mijcodec.compat._dpy_family.ForkDropIn` for what each does):
+``discord.gateway.DiscordWebSocket.__init__`` (a per-connection
+``received_message``), ``discord.utils._from_json`` (the dict already parsed),
+and, for zstd-stream only, ``discord.http.HTTPClient.get_gateway`` and
+``get_bot_gateway``, which format the gateway URL inline.
 
-``discord.gateway.DiscordWebSocket.__init__``
-    each websocket made while installed gets its own ``received_message``
-    (an instance attribute): a binary message is decoded by a per-connection
-    :class:`mijcodec.Decoder` (for the ``compress=`` of the URL it connected
-    to), then py-cord's own ``received_message`` gets the text, so
-    ``on_socket_raw_receive`` still gets a ``str``.
-``discord.utils._from_json``
-    handed that very text (an identity check), returns the dict mijcodec's
-    path already parsed with orjson; anything else goes to py-cord's original.
-``discord.http.HTTPClient.get_gateway`` / ``get_bot_gateway``
-    only with ``install(compress="zstd-stream")``: the URL they build asks for
-    ``compress=zstd-stream`` instead of ``zlib-stream``.
-
-A codec error (corrupt frame, payload over the size cap, not JSON) closes the
-connection with 4000 and raises py-cord's ``ReconnectWebSocket``, so the client
-RESUMEs and the server replays what was lost (a payload that is not JSON is
-first dispatched to ``on_socket_raw_receive``, as stock does). Fixed with
-``install()`` in effect, each reproduced against stock py-cord 2.8 in the
-tests: a corrupt frame (stock: ``zlib.error`` escapes ``Client.connect``), a
-``00 00 ff ff`` suffix split across messages (stock glues two payloads: JSON
-"Extra data"), zstd-stream including Spacebar's one closed frame per payload.
-
-Limits: a connection opened before ``install()`` keeps py-cord's own
-decoding; one opened while installed keeps mijcodec's until it ends. Voice
-websockets are untouched. :func:`stats` counts connections, payloads and codec
-errors handled by mijcodec.
+Reproduced against stock py-cord 2.8 in the tests and fixed here: a corrupt
+frame (``zlib.error`` escapes ``Client.connect``: the bot is dead), a split
+``00 00 ff ff`` suffix (two payloads glued: JSON "Extra data"). py-cord 2.8's
+own ``Client.close()`` may end ``start()`` with "Session is closed" (it closes
+its HTTP session before the websocket), installed or not.
 """
 
 from __future__ import annotations
 
 from mijcodec import Decoder
 
-from ._dpy_family import ForkDropIn
+from ._dpy_family import fork_dropin
 
 __all__ = ["install", "uninstall", "is_installed", "stats", "MIN_VERSION"]
 
 #: Oldest py-cord whose received_message / from_client / get_gateway are as hooked here.
 MIN_VERSION = (2, 6)
 
-_dropin = ForkDropIn(
-    "py-cord",
-    import_name="discord",
-    distribution="py-cord",
-    min_version=MIN_VERSION,
-    from_json="_from_json",
-    url_builders=("get_gateway", "get_bot_gateway"),
-    fill=False,  # py-cord reads t/s/op/d with .get
-    decoder=lambda compress: Decoder(compress),  # the module global, looked up per connection
-)
+# Decoder is looked up per connection, so that tests can point it at either implementation
+_dropin = fork_dropin("py-cord", MIN_VERSION, lambda compress: Decoder(compress))
 
 install, uninstall, is_installed, stats = _dropin.api(__name__)

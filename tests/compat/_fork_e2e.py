@@ -17,14 +17,13 @@ the drop-in's fix is real.
 
 from __future__ import annotations
 
-import asyncio
+import contextlib
 import json
-from dataclasses import dataclass
 from typing import Any, Callable
 
 import pytest
 
-from tests.compat._helpers import TOKEN, RestStub, simulator_class, wait_until
+from tests.compat._helpers import TOKEN, Bot, Fork, RestStub, simulator_class, wait_until
 
 # distribution -> (import name, mijcodec.compat module, the REST base attribute of
 # its Route, what Client.start may die of after close() in stock as well)
@@ -51,78 +50,6 @@ def load_fork(distribution: str) -> "Fork":
 
 
 MODES = [pytest.param(None, id="install()"), pytest.param("zstd-stream", id="install(zstd-stream)")]
-
-
-@dataclass
-class Fork:
-    """How to drive one fork: its module, its compat module and how to point its REST base."""
-
-    name: str
-    lib: Any  # discord (py-cord) / nextcord / disnake
-    compat: Any
-    point_rest: Callable[[pytest.MonkeyPatch, str], None]
-    #: what ``Client.start`` may end with after ``Client.close()``, stock as well
-    #: (py-cord 2.8 closes its HTTP session before the websocket; its connect
-    #: loop then retries and dies on "Session is closed")
-    shutdown_error: str = ""
-
-    def gateway(self) -> Any:
-        import importlib
-
-        return importlib.import_module(self.lib.__name__ + ".gateway")
-
-
-class Bot:
-    """A fork's Client recording every payload ``on_socket_raw_receive`` hands it."""
-
-    def __init__(self, fork: Fork, **options: Any) -> None:
-        options.setdefault("guild_ready_timeout", 0.05)
-        self.fork = fork
-        self.client = fork.lib.Client(intents=fork.lib.Intents.none(), enable_debug_events=True, **options)
-        self.raw: list[Any] = []
-        self.payloads: list[dict] = []
-        self.bad: list[str] = []
-        self.ready = 0
-        self.resumed = 0
-        self.task: asyncio.Task | None = None
-
-        async def no_wait(shard_id: Any, *, initial: bool = False) -> None:
-            return None  # the libraries sleep 5 s before a non-initial IDENTIFY
-
-        self.client.before_identify_hook = no_wait  # type: ignore[method-assign]
-
-        @self.client.event
-        async def on_socket_raw_receive(msg: Any) -> None:
-            self.raw.append(msg)
-            try:
-                self.payloads.append(json.loads(msg))
-            except ValueError:
-                self.bad.append(msg)  # only stock controls and not-JSON tests get here
-
-        @self.client.event
-        async def on_ready() -> None:
-            self.ready += 1
-
-        @self.client.event
-        async def on_resumed() -> None:
-            self.resumed += 1
-
-    def seqs(self) -> set[int]:
-        return {p["s"] for p in self.payloads if p.get("op") == 0}
-
-    def test_events(self) -> list[int]:
-        return [p["d"]["n"] for p in self.payloads if p.get("t") == "MIJ_TEST"]
-
-    async def start(self) -> None:
-        self.task = asyncio.ensure_future(self.client.start(TOKEN))
-
-    async def stop(self) -> None:
-        await self.client.close()
-        if self.task is not None:
-            await asyncio.wait((self.task,), timeout=10)
-            assert self.task.done()
-            exc = self.task.exception()
-            assert exc is None or (self.fork.shutdown_error and self.fork.shutdown_error in str(exc)), repr(exc)
 
 
 @pytest.fixture
@@ -184,46 +111,59 @@ def assert_mijcodec_decoded(bot: Bot, sim: Any, before: dict, compress: str | No
     assert decoder.compress == wanted and decoder.payloads > 0
 
 
-@pytest.mark.parametrize("compress", MODES)
-async def test_ready_and_every_dispatch_once(fork: Fork, env: Any, compress: str | None) -> None:
+@contextlib.asynccontextmanager
+async def running(fork: Fork, env: Any, compress: str | None, *, first: int = 0, bot_options: dict | None = None, **sim_options: Any) -> Any:
+    """``install(compress=compress)``, the simulator, and a bot that is READY and
+    has received events 1..``first``; yields (sim, bot, stats before). The bot
+    is stopped (and must end cleanly) afterwards."""
     assert fork.compat.install(compress=compress) == (compress or "zlib-stream")
     before = fork.compat.stats()
-    async with simulator(env) as sim:
-        bot = Bot(fork)
+    async with simulator(env, **sim_options) as sim:
+        bot = Bot(fork, **(bot_options or {}))
         await bot.start()
         try:
             await wait_until(lambda: bot.ready == 1, 8, "on_ready")
-            dispatch_events(sim, 1, 200)
-            await everything_received(bot, sim, 200)
-            assert bot.test_events() == list(range(1, 201))  # in order, once each
-            assert_mijcodec_decoded(bot, sim, before, compress)
-            assert len(sim.identifies) == 1 and not sim.resumes
+            if first:
+                dispatch_events(sim, 1, first)
+                await everything_received(bot, sim, first)
+            yield sim, bot, before
         finally:
             await bot.stop()
+
+
+async def resumed_once(sim: Any, bot: Bot, before: dict, compress: str | None, first: int, total: int, what: str, *, after_resume: Any = None) -> None:
+    """After a fault: events first+1..total (sent before the RESUME, unless
+    ``after_resume`` is given: then that runs once resumed and they are sent
+    after it) all arrive exactly once, on one session, through mijcodec."""
+    if after_resume is None:
+        dispatch_events(sim, first + 1, total)  # some of these are replayed after RESUME
+    await wait_until(lambda: len(sim.resumes) >= 1, 10, f"a RESUME after {what}")
+    if after_resume is not None:
+        after_resume()
+        dispatch_events(sim, first + 1, total)
+    await everything_received(bot, sim, total)
+    assert len(sim.identifies) == 1 and len(sim.resumes) == 1
+    assert_exactly_once(bot, total)
+    assert_mijcodec_decoded(bot, sim, before, compress)
+
+
+@pytest.mark.parametrize("compress", MODES)
+async def test_ready_and_every_dispatch_once(fork: Fork, env: Any, compress: str | None) -> None:
+    async with running(fork, env, compress) as (sim, bot, before):
+        dispatch_events(sim, 1, 200)
+        await everything_received(bot, sim, 200)
+        assert bot.test_events() == list(range(1, 201))  # in order, once each
+        assert_mijcodec_decoded(bot, sim, before, compress)
+        assert len(sim.identifies) == 1 and not sim.resumes
     assert "/api/v10/users/@me" in env.requests  # the REST stub really served the login
 
 
 @pytest.mark.parametrize("compress", MODES)
 async def test_op7_reconnect_and_resume(fork: Fork, env: Any, compress: str | None) -> None:
-    fork.compat.install(compress=compress)
-    before = fork.compat.stats()
-    async with simulator(env) as sim:
-        bot = Bot(fork)
-        await bot.start()
-        try:
-            await wait_until(lambda: bot.ready == 1, 8, "on_ready")
-            dispatch_events(sim, 1, 20)
-            await everything_received(bot, sim, 20)
-            await sim.send_reconnect()
-            dispatch_events(sim, 21, 60)  # some of these are replayed after RESUME
-            await wait_until(lambda: len(sim.resumes) == 1, 8, "a RESUME after op 7")
-            await everything_received(bot, sim, 60)
-            assert len(sim.identifies) == 1
-            assert sim.connections[0].client_close_code not in (1000, 1001)
-            assert_exactly_once(bot, 60)
-            assert_mijcodec_decoded(bot, sim, before, compress)
-        finally:
-            await bot.stop()
+    async with running(fork, env, compress, first=20) as (sim, bot, before):
+        await sim.send_reconnect()
+        await resumed_once(sim, bot, before, compress, 20, 60, "op 7")
+        assert sim.connections[0].client_close_code not in (1000, 1001)
 
 
 @pytest.mark.parametrize("compress", MODES)
@@ -231,74 +171,32 @@ async def test_zombie_connection_reconnects_and_resumes(fork: Fork, env: Any, co
     """The zombie check of these libraries is silence (nothing received for
     heartbeat_timeout; 1 s here): the simulator drops every ACK and sends
     nothing, the library closes and RESUMEs."""
-    fork.compat.install(compress=compress)
-    before = fork.compat.stats()
-    async with simulator(env, heartbeat_interval=0.2) as sim:
-        bot = Bot(fork, heartbeat_timeout=1.0)
-        await bot.start()
-        try:
-            await wait_until(lambda: bot.ready == 1, 8, "on_ready")
-            dispatch_events(sim, 1, 10)
-            await everything_received(bot, sim, 10)
-            sim.drop_all_acks = True
-            await wait_until(lambda: len(sim.resumes) >= 1, 8, "a RESUME after the zombie")
+    async with running(fork, env, compress, first=10, bot_options={"heartbeat_timeout": 1.0}, heartbeat_interval=0.2) as (sim, bot, before):
+        sim.drop_all_acks = True
+
+        def acks_again() -> None:
             sim.drop_all_acks = False
-            dispatch_events(sim, 11, 30)
-            await everything_received(bot, sim, 30)
-            assert len(sim.identifies) == 1
-            assert_exactly_once(bot, 30)
-            assert_mijcodec_decoded(bot, sim, before, compress)
-        finally:
-            await bot.stop()
+
+        await resumed_once(sim, bot, before, compress, 10, 30, "the zombie", after_resume=acks_again)
 
 
 @pytest.mark.parametrize("compress", MODES)
 async def test_dropped_connection_resumes(fork: Fork, env: Any, compress: str | None) -> None:
-    fork.compat.install(compress=compress)
-    before = fork.compat.stats()
-    async with simulator(env) as sim:
-        bot = Bot(fork)
-        await bot.start()
-        try:
-            await wait_until(lambda: bot.ready == 1, 8, "on_ready")
-            dispatch_events(sim, 1, 10)
-            await everything_received(bot, sim, 10)
-            await sim.close(4000)
-            dispatch_events(sim, 11, 30)
-            await wait_until(lambda: len(sim.resumes) >= 1, 10, "a RESUME")
-            await everything_received(bot, sim, 30)
-            assert len(sim.identifies) == 1
-            assert_exactly_once(bot, 30)
-            assert_mijcodec_decoded(bot, sim, before, compress)
-        finally:
-            await bot.stop()
+    async with running(fork, env, compress, first=10) as (sim, bot, before):
+        await sim.close(4000)
+        await resumed_once(sim, bot, before, compress, 10, 30, "a close with 4000")
 
 
 @pytest.mark.parametrize("compress", MODES)
 async def test_corrupt_frame_reconnects_and_resumes(fork: Fork, env: Any, compress: str | None) -> None:
     """A corrupt frame ends the connection the library's own op 7 way; RESUME
     replays the event it carried. Stock dies on it (test_stock_dies_on_corrupt_frame)."""
-    fork.compat.install(compress=compress)
-    before = fork.compat.stats()
-    async with simulator(env) as sim:
-        bot = Bot(fork)
-        await bot.start()
-        try:
-            await wait_until(lambda: bot.ready == 1, 8, "on_ready")
-            dispatch_events(sim, 1, 10)
-            await everything_received(bot, sim, 10)
-            sim.corrupt_next(1)
-            dispatch_events(sim, 11, 30)
-            await wait_until(lambda: len(sim.resumes) >= 1, 8, "a RESUME after the corrupt frame")
-            await everything_received(bot, sim, 30)
-            assert_exactly_once(bot, 30)
-            assert fork.compat.stats()["codec_errors"] == before["codec_errors"] + 1
-            assert sim.connections[0].client_close_code == 4000
-            assert len(sim.identifies) == 1
-            assert bot.task is not None and not bot.task.done()
-            assert_mijcodec_decoded(bot, sim, before, compress)
-        finally:
-            await bot.stop()
+    async with running(fork, env, compress, first=10) as (sim, bot, before):
+        sim.corrupt_next(1)
+        await resumed_once(sim, bot, before, compress, 10, 30, "the corrupt frame")
+        assert fork.compat.stats()["codec_errors"] == before["codec_errors"] + 1
+        assert sim.connections[0].client_close_code == 4000
+        assert bot.task is not None and not bot.task.done()
 
 
 @pytest.mark.parametrize("mode", [True, "bytes"], ids=["suffix-split", "byte-by-byte"])
@@ -306,42 +204,26 @@ async def test_split_zlib_suffix(fork: Fork, env: Any, mode: Any) -> None:
     """Every zlib-stream payload arrives in several messages, the last cut
     inside 00 00 ff ff (or one byte per message). Stock glues payloads
     (test_stock_glues_payloads_on_split_suffix)."""
-    fork.compat.install()
-    before = fork.compat.stats()
     n = 30 if mode is True else 5
-    async with simulator(env) as sim:
+    async with running(fork, env, None) as (sim, bot, before):
         sim.split_frames = mode
-        bot = Bot(fork)
-        await bot.start()
-        try:
-            await wait_until(lambda: bot.ready == 1, 8, "on_ready")
-            dispatch_events(sim, 1, n)
-            await everything_received(bot, sim, n)
-            assert bot.test_events() == list(range(1, n + 1))
-            assert fork.compat.stats()["codec_errors"] == before["codec_errors"]
-            assert len(sim.connections) == 1
-            assert_mijcodec_decoded(bot, sim, before, None)
-        finally:
-            await bot.stop()
+        dispatch_events(sim, 1, n)
+        await everything_received(bot, sim, n)
+        assert bot.test_events() == list(range(1, n + 1))
+        assert fork.compat.stats()["codec_errors"] == before["codec_errors"]
+        assert len(sim.connections) == 1
+        assert_mijcodec_decoded(bot, sim, before, None)
 
 
 @pytest.mark.parametrize("compress", MODES)
 async def test_spacebar(fork: Fork, env: Any, compress: str | None) -> None:
     """Spacebar: HELLO and ACKs without t/s (nextcord stock: KeyError 's' before
     READY), and on zstd-stream one closed zstd frame per payload."""
-    fork.compat.install(compress=compress)
-    before = fork.compat.stats()
-    async with simulator(env, spacebar=True) as sim:
-        bot = Bot(fork)
-        await bot.start()
-        try:
-            await wait_until(lambda: bot.ready == 1, 8, "on_ready")
-            dispatch_events(sim, 1, 50)
-            await everything_received(bot, sim, 50)
-            assert bot.test_events() == list(range(1, 51))
-            assert_mijcodec_decoded(bot, sim, before, compress)
-        finally:
-            await bot.stop()
+    async with running(fork, env, compress, spacebar=True) as (sim, bot, before):
+        dispatch_events(sim, 1, 50)
+        await everything_received(bot, sim, 50)
+        assert bot.test_events() == list(range(1, 51))
+        assert_mijcodec_decoded(bot, sim, before, compress)
 
 
 # -- controls: stock (nothing installed) fails where the drop-in does not ------------------

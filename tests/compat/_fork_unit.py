@@ -16,34 +16,11 @@ import pytest
 
 import mijcodec
 from mijcodec.compat import UnsupportedLibraryError
-from tests.compat._fork_e2e import Fork
-from tests.compat._helpers import SUFFIX, payload, zlib_messages, zstd_messages
+from tests.compat._helpers import SUFFIX, FakeClient, FakeSocket, Fork, payload, zlib_messages, zstd_messages
 
 ACK = payload(None, None, 11, None)  # not HELLO: that would start the library's heartbeat thread
 READY = payload("READY", 1, 0, {"session_id": "abc", "v": 10, "guilds": [], "resume_gateway_url": "wss://r.example"})
 MSG = payload("MESSAGE_CREATE", 2, 0, {"content": "héllo ✓", "id": "1"})
-
-
-class FakeSocket:
-    def __init__(self) -> None:
-        self.closed_with: list[int] = []
-        self.closed = False
-        self.close_code = None
-
-    async def close(self, *, code: int = 4000, message: bytes = b"") -> bool:
-        self.closed_with.append(code)
-        self.closed = True
-        self.close_code = code
-        return True
-
-
-class FakeClient:
-    def __init__(self) -> None:
-        self.ws = None
-        self.dispatched: list[tuple] = []
-
-    def dispatch(self, event: str, *args: Any) -> None:
-        self.dispatched.append((event, *args))
 
 
 def make_ws(fork: Fork, *, session: str | None = "sess", url: str = "wss://g.example/?v=10&encoding=json&compress=zlib-stream") -> tuple[Any, FakeSocket, FakeClient]:

@@ -8,7 +8,8 @@ import json
 import os
 import sys
 import zlib
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, Callable
 
 import pytest
 
@@ -78,6 +79,30 @@ def zstd_messages(payloads: list[bytes], *, spacebar: bool = False) -> list[byte
     return [c.compress(p, mode) for p in payloads]
 
 
+# -- stand-ins for a websocket's socket and its client (unit tests) ------------------
+
+class FakeSocket:
+    def __init__(self) -> None:
+        self.closed_with: list[int] = []
+        self.closed = False
+        self.close_code = None
+
+    async def close(self, *, code: int = 4000, message: bytes = b"") -> bool:
+        self.closed_with.append(code)
+        self.closed = True
+        self.close_code = code
+        return True
+
+
+class FakeClient:
+    def __init__(self) -> None:
+        self.ws = None
+        self.dispatched: list[tuple] = []
+
+    def dispatch(self, event: str, *args: Any) -> None:
+        self.dispatched.append((event, *args))
+
+
 # -- simulator workarounds -----------------------------------------------------
 
 
@@ -98,6 +123,79 @@ def simulator_class() -> Any:
                         ev.d["user"].setdefault("global_name", None)
 
     return Simulator
+
+
+@dataclass
+class Fork:
+    """How to drive one fork: its module, its compat module and how to point its REST base."""
+
+    name: str
+    lib: Any  # discord (py-cord) / nextcord / disnake
+    compat: Any
+    point_rest: Callable[[pytest.MonkeyPatch, str], None]
+    #: what ``Client.start`` may end with after ``Client.close()``, stock as well
+    #: (py-cord 2.8 closes its HTTP session before the websocket; its connect
+    #: loop then retries and dies on "Session is closed")
+    shutdown_error: str = ""
+
+    def gateway(self) -> Any:
+        import importlib
+
+        return importlib.import_module(self.lib.__name__ + ".gateway")
+
+
+class Bot:
+    """A Client of discord.py or a fork, recording every payload
+    ``on_socket_raw_receive`` hands it."""
+
+    def __init__(self, fork: Fork, **options: Any) -> None:
+        options.setdefault("guild_ready_timeout", 0.05)
+        self.fork = fork
+        self.client = fork.lib.Client(intents=fork.lib.Intents.none(), enable_debug_events=True, **options)
+        self.raw: list[Any] = []
+        self.payloads: list[dict] = []
+        self.bad: list[str] = []
+        self.ready = 0
+        self.resumed = 0
+        self.task: asyncio.Task | None = None
+
+        async def no_wait(shard_id: Any, *, initial: bool = False) -> None:
+            return None  # the libraries sleep 5 s before a non-initial IDENTIFY
+
+        self.client.before_identify_hook = no_wait  # type: ignore[method-assign]
+
+        @self.client.event
+        async def on_socket_raw_receive(msg: Any) -> None:
+            self.raw.append(msg)
+            try:
+                self.payloads.append(json.loads(msg))
+            except ValueError:
+                self.bad.append(msg)  # only stock controls and not-JSON tests get here
+
+        @self.client.event
+        async def on_ready() -> None:
+            self.ready += 1
+
+        @self.client.event
+        async def on_resumed() -> None:
+            self.resumed += 1
+
+    def seqs(self) -> set[int]:
+        return {p["s"] for p in self.payloads if p.get("op") == 0}
+
+    def test_events(self) -> list[int]:
+        return [p["d"]["n"] for p in self.payloads if p.get("t") == "MIJ_TEST"]
+
+    async def start(self) -> None:
+        self.task = asyncio.ensure_future(self.client.start(TOKEN))
+
+    async def stop(self) -> None:
+        await self.client.close()
+        if self.task is not None:
+            await asyncio.wait((self.task,), timeout=10)
+            assert self.task.done()
+            exc = self.task.exception()
+            assert exc is None or (self.fork.shutdown_error and self.fork.shutdown_error in str(exc)), repr(exc)
 
 
 async def wait_until(predicate: Any, timeout: float = 5.0, what: str = "condition") -> None:

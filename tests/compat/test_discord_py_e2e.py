@@ -29,55 +29,20 @@ import pytest
 import yarl
 
 from mijcodec.compat import discord_py as compat
-from tests.compat._helpers import TOKEN, RestStub, simulator_class, wait_until
+from tests.compat import _helpers as helpers
+from tests.compat._helpers import TOKEN, Fork, RestStub, simulator_class, wait_until
 
 pytestmark = pytest.mark.usefixtures("quiet_access_log")
 
 
-class Bot:
+DPY = Fork("discord.py", discord, compat, lambda mp, url: mp.setattr(discord.http.Route, "BASE", url))
+
+
+class Bot(helpers.Bot):
     """A discord.Client that records every payload on_socket_raw_receive hands it."""
 
     def __init__(self, **options: Any) -> None:
-        options.setdefault("guild_ready_timeout", 0.05)
-        self.client = discord.Client(intents=discord.Intents.none(), enable_debug_events=True, **options)
-        self.raw: list[Any] = []
-        self.payloads: list[dict] = []
-        self.ready = 0
-        self.resumed = 0
-        self.disconnects = 0
-        self.task: asyncio.Task | None = None
-
-        @self.client.event
-        async def on_socket_raw_receive(msg: Any) -> None:
-            self.raw.append(msg)
-            self.payloads.append(json.loads(msg))
-
-        @self.client.event
-        async def on_ready() -> None:
-            self.ready += 1
-
-        @self.client.event
-        async def on_resumed() -> None:
-            self.resumed += 1
-
-        @self.client.event
-        async def on_disconnect() -> None:
-            self.disconnects += 1
-
-    def seqs(self) -> set[int]:
-        return {p["s"] for p in self.payloads if p.get("op") == 0}
-
-    def test_events(self) -> list[int]:
-        return [p["d"]["n"] for p in self.payloads if p.get("t") == "MIJ_TEST"]
-
-    async def start(self) -> None:
-        self.task = asyncio.ensure_future(self.client.start(TOKEN))
-
-    async def stop(self) -> None:
-        await self.client.close()
-        if self.task is not None:
-            await asyncio.wait_for(self.task, 10)
-        assert self.task.exception() is None if self.task else True
+        super().__init__(DPY, **options)
 
 
 @pytest.fixture

@@ -21,7 +21,7 @@ import pytest
 import mijcodec
 from mijcodec.compat import UnsupportedLibraryError
 from mijcodec.compat import discord_py as compat
-from tests.compat._helpers import SUFFIX, payload, zlib_messages, zstd_messages
+from tests.compat._helpers import SUFFIX, FakeClient, FakeSocket, payload, zlib_messages, zstd_messages
 
 HELLO = payload(None, None, 10, {"heartbeat_interval": 41250})
 READY = payload("READY", 1, 0, {"session_id": "abc", "v": 10, "guilds": [], "resume_gateway_url": "wss://r.example"})
@@ -148,28 +148,6 @@ def test_from_json_fast_path_envelope_without_t_s(impl: Any) -> None:
 
 
 # -- the received_message wrapper ----------------------------------------------------
-
-
-class FakeSocket:
-    def __init__(self) -> None:
-        self.closed_with: list[int] = []
-        self.closed = False
-        self.close_code = None
-
-    async def close(self, *, code: int = 4000, message: bytes = b"") -> bool:
-        self.closed_with.append(code)
-        self.closed = True
-        self.close_code = code
-        return True
-
-
-class FakeClient:
-    def __init__(self) -> None:
-        self.ws = None
-        self.dispatched: list[tuple] = []
-
-    def dispatch(self, event: str, *args: Any) -> None:
-        self.dispatched.append((event, *args))
 
 
 def make_ws(loop: Any, *, session: str | None) -> tuple[Any, FakeSocket, FakeClient]:
