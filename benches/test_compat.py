@@ -317,7 +317,10 @@ INSTALLED = {"discord.py": _dpy_installed, "hikari": _hikari_installed, **{lib: 
 
 def _stock_label(lib: str, kind: str) -> str:
     if lib in FORKS:
-        return f"{lib} {_version(lib)} stock (zlib, orjson{'; it has no zstd-stream' if kind == 'zstd' else ''})"
+        utils = importlib.import_module(FORKS[lib][0] + ".utils")
+        parser = getattr(utils, COMPAT[lib]._dropin.from_json_attr)
+        parser_name = getattr(parser, "__module__", None) or "?"  # orjson, json, msgspec.json
+        return f"{lib} {_version(lib)} stock (zlib, {parser_name}{'; it has no zstd-stream' if kind == 'zstd' else ''})"
     if lib == "discord.py" and kind == "zstd":
         return f"discord.py {_version(lib)} stock (zstd via {B._dpy()['zstd_source']}, orjson)"
     return f"{lib} {_version(lib)} stock ({kind}, orjson)"

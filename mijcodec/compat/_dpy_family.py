@@ -265,38 +265,42 @@ def compress_of(url: Any) -> str:
     return "zstd-stream" if values[-1] == "zstd-stream" else "zlib-stream"
 
 
-def _zstd_url(value: Any) -> Any:
-    """A gateway URL (or a tuple holding one) asking for zlib-stream, asking for zstd-stream."""
+_STREAMS = ("zlib-stream", "zstd-stream")
+
+
+def _url_asking(value: Any, compress: str) -> Any:
+    """A gateway URL (or a tuple holding one) asking for a stream compression,
+    asking for ``compress`` instead; anything else is returned as is."""
     if isinstance(value, tuple):
-        return tuple(_zstd_url(v) for v in value)
-    if isinstance(value, str) and "compress=zlib-stream" in value:
+        return tuple(_url_asking(v, compress) for v in value)
+    if isinstance(value, str) and "compress=" in value:
         import yarl
 
         url = yarl.URL(value)
-        if url.query.get("compress") == "zlib-stream":
-            return str(url.update_query(compress="zstd-stream"))
+        if url.query.get("compress") in _STREAMS and url.query.get("compress") != compress:
+            return str(url.update_query(compress=compress))
     return value
 
 
-def _url_wrapper(attr: Any) -> Any:
+def _url_wrapper(attr: Any, compress: str) -> Any:
     """Wrap a URL-building attribute of ``HTTPClient`` as found in its class
-    ``__dict__`` (a staticmethod, a coroutine function or a function)."""
+    ``__dict__`` (a staticmethod, a coroutine function or a function) so that
+    the URL it builds asks for ``compress``."""
     import inspect
 
     if isinstance(attr, staticmethod):
-        inner = _url_wrapper(attr.__func__)
-        inner._mijcodec = True
+        inner = _url_wrapper(attr.__func__, compress)
         return staticmethod(inner)
     func = attr
     if inspect.iscoroutinefunction(func):
 
         async def wrapper(*args: Any, **kwargs: Any) -> Any:
-            return _zstd_url(await func(*args, **kwargs))
+            return _url_asking(await func(*args, **kwargs), compress)
 
     else:
 
         def wrapper(*args: Any, **kwargs: Any) -> Any:
-            return _zstd_url(func(*args, **kwargs))
+            return _url_asking(func(*args, **kwargs), compress)
 
     wrapper.__wrapped__ = func  # type: ignore[attr-defined]
     wrapper._mijcodec = True  # type: ignore[attr-defined]
@@ -327,9 +331,11 @@ class ForkDropIn(Family):
       straight to it. A codec error closes with 4000 and raises the library's
       ``ReconnectWebSocket`` (Family.fail), so the client RESUMEs.
     * ``utils._from_json`` (nextcord: ``utils.from_json``): see make_from_json.
-    * with ``install(compress="zstd-stream")`` only: the ``HTTPClient``
-      methods that build the gateway URL, so that a URL asking for
-      ``compress=zlib-stream`` asks for ``zstd-stream``.
+    * only when ``install(compress=...)`` asks for another compression than
+      the library's own (zlib-stream; disnake's main branch: zstd-stream):
+      the ``HTTPClient`` methods that build the gateway URL, so that a URL
+      asking for one stream compression asks for the other. A bot that
+      turned compression off keeps it off.
     """
 
     def __init__(
@@ -406,6 +412,18 @@ class ForkDropIn(Family):
         refuse_missing(self.library, version, missing)
         return version, ws_cls, gateway, utils, http_cls
 
+    def own_choice(self) -> str:
+        """The compression the library asks for by itself: zlib-stream, except
+        where a ``GatewayParams`` default says otherwise (disnake's main
+        branch defaults to zstd-stream)."""
+        lib, gateway, _utils, _http = self.modules()
+        params = getattr(lib, "GatewayParams", None) or getattr(gateway, "GatewayParams", None)
+        try:
+            default = getattr(params(), "compress", None) if params is not None else None
+        except Exception:  # not the GatewayParams meant here
+            default = None
+        return default if default in _STREAMS else "zlib-stream"
+
     # -- per connection ----------------------------------------------------------
 
     def attach(self, ws: Any, original: Any, reconnect_exc: Any) -> None:
@@ -448,7 +466,7 @@ class ForkDropIn(Family):
         _check_compress(compress)
         with self.lock:
             version, ws_cls, gateway, utils, http_cls = self.check()
-            target = compress or "zlib-stream"
+            target = compress or self.own_choice()
             _check_decoder_supports(target)
             if not self.originals:
                 self._patch(ws_cls, gateway, utils)
@@ -465,7 +483,7 @@ class ForkDropIn(Family):
                 return target
             else:
                 logger.info("%s %s: mijcodec now decodes %s (implementation %s)", self.library, version, target, _implementation())
-            self._set_urls(http_cls, target == "zstd-stream")
+            self._set_urls(http_cls, target)
             self.originals["compress"] = target
             return target
 
@@ -492,14 +510,13 @@ class ForkDropIn(Family):
         self.originals["installed"] = {"__init__": __init__, "from_json": new_from_json}
         self.originals["urls"] = {}
 
-    def _set_urls(self, http_cls: Any, zstd: bool) -> None:
-        urls: Dict[str, Any] = self.originals["urls"]
-        if zstd and not urls:
+    def _set_urls(self, http_cls: Any, target: str) -> None:
+        self._restore_urls(http_cls)
+        if target != self.own_choice():
+            urls: Dict[str, Any] = self.originals["urls"]
             for name in self.url_builders:
                 urls[name] = vars(http_cls)[name]
-                setattr(http_cls, name, _url_wrapper(urls[name]))
-        elif not zstd and urls:
-            self._restore_urls(http_cls)
+                setattr(http_cls, name, _url_wrapper(urls[name], target))
 
     def _restore_urls(self, http_cls: Any) -> None:
         urls: Dict[str, Any] = self.originals.get("urls") or {}

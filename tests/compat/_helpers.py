@@ -155,6 +155,7 @@ class Bot:
         self.raw: list[Any] = []
         self.payloads: list[dict] = []
         self.bad: list[str] = []
+        self.compress = ""  # set by the test: the compression install() reported
         self.ready = 0
         self.resumed = 0
         self.task: asyncio.Task | None = None
