@@ -16,14 +16,17 @@ and whose receive path is mijcodec's:
   until it completes a payload (zlib-stream: the *accumulated* data ends with
   ``00 00 ff ff``, so a suffix split across messages is fine; zstd-stream: one
   payload per message, open frames (Discord) or one closed frame per payload
-  (Spacebar) alike) and returns its bytes;
-- ``receive_json`` (hikari's ``loads`` step) parses the payload once: with
-  hikari's default ``loads`` (orjson) over the decompressed bytes when the
-  payload is in Discord's canonical envelope order (mijcodec has then only
-  scanned the envelope), else by building ``{"t", "s", "op", "d"}`` from the
-  packet mijcodec already parsed whole. Invalid JSON is a codec error (below).
-  When the bot passed its own ``loads=`` to ``GatewayBot``, that function is
-  respected and gets the decompressed bytes, as before.
+  (Spacebar) alike) and returns its bytes (``Decoder.feed_raw``: no Packet);
+- ``receive_json`` (hikari's ``loads`` step, with that loop inlined) parses
+  the payload once, with hikari's own ``loads``: exactly hikari's dict, any
+  key order and extra top-level keys kept. With hikari's default ``loads``
+  invalid JSON or a payload that is not an object is a codec error (below);
+  a ``loads=`` the bot gave ``GatewayBot`` is called as hikari calls it.
+- Every private name relied on (the transport classes, ``_inflator`` in
+  their ``__slots__``, ``_ws``/``_loads``/``_log_filterer``/``_logger``,
+  ``_handle_other_message``, ``receive_json`` calling ``_receive_and_check``,
+  ``default_json_loads``, ``ux.TRACE``, ``GatewayTransportError``) is checked
+  by ``install()``, which refuses (patching nothing) when one is missing.
 - A :class:`mijcodec.CodecError` (corrupt or truncated frame, payload over the
   size cap, payload that is not a gateway JSON object) becomes
   ``hikari.errors.GatewayTransportError``, which the shard's keep-alive loop

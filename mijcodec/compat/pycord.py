@@ -17,6 +17,11 @@ Hooks (see :class:`mijcodec.compat._dpy_family.ForkDropIn` for what each does):
 and, for zstd-stream only, ``discord.http.HTTPClient.get_gateway`` and
 ``get_bot_gateway``, which format the gateway URL inline.
 
+py-cord parses with msgspec when it is installed, else the stdlib json; the
+drop-in parses with orjson: the same dict for any JSON Discord sends (a payload
+only those accept, such as an integer beyond 64 bits or NaN, is a codec error
+here and the connection resumes).
+
 Reproduced against stock py-cord 2.8 in the tests and fixed here: a corrupt
 frame (``zlib.error`` escapes ``Client.connect``: the bot is dead), a split
 ``00 00 ff ff`` suffix (two payloads glued: JSON "Extra data"). py-cord 2.8's
