@@ -15,3 +15,22 @@ from tests.compat._fork_e2e import load_fork
 FORK = load_fork("py-cord")
 
 from tests.compat._fork_unit import *  # noqa: E402,F401,F403  (the shared tests)
+
+
+def test_discord_py_drop_in_refuses_py_cord_by_distribution() -> None:
+    """Here ``discord`` is py-cord's (importlib.metadata says so): the discord.py
+    drop-in refuses, patching nothing, and names the module to use."""
+    import discord.utils
+
+    from mijcodec.compat import UnsupportedLibraryError, discord_py
+    from mijcodec.compat._dpy_family import owning_distribution
+
+    assert owning_distribution(FORK.lib, ["discord.py", "py-cord"]) == "py-cord"
+    from_json = discord.utils._from_json
+    import pytest
+
+    with pytest.raises(UnsupportedLibraryError, match=r"is py-cord, not discord.py: use mijcodec.compat.pycord"):
+        discord_py.install()
+    assert not discord_py.is_installed() and discord.utils._from_json is from_json
+    FORK.compat.install()
+    assert FORK.compat.is_installed()
