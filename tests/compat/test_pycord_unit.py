@@ -14,6 +14,8 @@ from tests.compat._fork_e2e import load_fork
 
 FORK = load_fork("py-cord")
 
+import pytest  # noqa: E402
+
 from tests.compat._fork_unit import *  # noqa: E402,F401,F403  (the shared tests)
 
 
@@ -27,8 +29,6 @@ def test_discord_py_drop_in_refuses_py_cord_by_distribution() -> None:
 
     assert owning_distribution(FORK.lib, ["discord.py", "py-cord"]) == "py-cord"
     from_json = discord.utils._from_json
-    import pytest
-
     with pytest.raises(UnsupportedLibraryError, match=r"is py-cord, not discord.py: use mijcodec.compat.pycord"):
         discord_py.install()
     assert not discord_py.is_installed() and discord.utils._from_json is from_json
