@@ -17,6 +17,7 @@ the drop-in's fix is real.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 from typing import Any, Callable
@@ -285,3 +286,61 @@ async def test_stock_glues_payloads_on_split_suffix(fork: Fork, env: Any) -> Non
     assert isinstance(exc, json.JSONDecodeError), repr(exc)  # orjson's error is one too
     # what stock handed on_socket_raw_receive: two payloads glued into one text
     assert any(m.count('"op":') >= 2 for m in bot.bad)
+
+
+@pytest.mark.parametrize("compress", MODES)
+async def test_auto_sharded_two_shards_corrupt_frame_and_op7(fork: Fork, env: Any, compress: str | None) -> None:
+    """AutoShardedClient: /gateway/bot says two shards; a corrupt frame on one
+    shard and op 7 on the other each end in a RESUME of that shard only, and
+    every dispatch reaches both sessions."""
+    target = fork.compat.install(compress=compress)
+    before = fork.compat.stats()
+    async with simulator(env, shards=2) as sim:
+        env.gateway_bot["shards"] = 2
+        client = fork.lib.AutoShardedClient(intents=fork.lib.Intents.none(), enable_debug_events=True, guild_ready_timeout=0.05)
+
+        async def no_wait(shard_id: Any, *, initial: bool = False) -> None:
+            return None
+
+        client.before_identify_hook = no_wait  # type: ignore[method-assign]
+        seen: list[dict] = []
+
+        @client.event
+        async def on_socket_raw_receive(msg: Any) -> None:
+            seen.append(json.loads(msg))
+
+        task = asyncio.ensure_future(client.start(TOKEN))
+        try:
+            await wait_until(lambda: [p.get("t") for p in seen].count("READY") == 2, 10, "two shards READY")
+            assert len(sim.connections) == 2 and all(c.compress == target for c in sim.connections)
+            dispatch_events(sim, 1, 10)
+            sim.corrupt_next(1)  # the next dispatch on the wire, on whichever shard writes first
+            dispatch_events(sim, 11, 20)
+            await wait_until(lambda: len(sim.resumes) >= 1, 8, "a RESUME after the corrupt frame")
+            s0, s1 = sim.session_for_shard(0), sim.session_for_shard(1)
+            await sim.send_reconnect(s1.conn if s1.conn is not None and s1.conn.open else s0.conn)
+            dispatch_events(sim, 21, 30)
+            await wait_until(lambda: len(sim.resumes) >= 2, 8, "a RESUME after op 7")
+
+            def counts() -> dict[int, int]:
+                c: dict[int, int] = {}
+                for p in seen:
+                    if p.get("t") == "MIJ_TEST":
+                        c[p["d"]["n"]] = c.get(p["d"]["n"], 0) + 1
+                return c
+
+            # each event went to both sessions: every n arrives exactly twice
+            await wait_until(lambda: all(counts().get(n, 0) >= 2 for n in range(1, 31)), 8, "every dispatch on both shards")
+            assert set(counts().values()) == {2}
+            assert len(sim.identifies) == 2
+            after = fork.compat.stats()
+            assert after["codec_errors"] == before["codec_errors"] + 1
+            assert after["connections"] - before["connections"] == len(sim.connections) == 4
+            assert after["payloads"] - before["payloads"] == len(seen)
+            assert not task.done()
+            assert "/api/v10/gateway/bot" in env.requests
+        finally:
+            await client.close()
+            await asyncio.wait((task,), timeout=10)
+            exc = task.exception() if task.done() else None
+            assert exc is None or (fork.shutdown_error and fork.shutdown_error in str(exc)), repr(exc)
