@@ -130,8 +130,9 @@ def _bad(text: str, message: str) -> DecodeError:
 def decode(feed: Callable[[Any], Optional[bytes]], data: Any, fill: bool) -> Optional[str]:
     """One binary websocket message through mijcodec: the payload's text, with
     its parsed dict left for the wrapped ``_from_json``; None while a payload
-    is incomplete. ``fill`` adds an absent ``t``/``s``/``d`` as None (nextcord
-    indexes them). Raises :class:`mijcodec.CodecError`."""
+    is incomplete. ``fill`` (nextcord, which indexes them) adds an absent
+    ``t``/``s``/``d`` as None and refuses a payload without ``op``. Raises
+    :class:`mijcodec.CodecError`."""
     raw = feed(data)
     if raw is None:
         return None
@@ -145,7 +146,9 @@ def decode(feed: Callable[[Any], Optional[bytes]], data: Any, fill: bool) -> Opt
         raise _bad(text, f"payload is not valid JSON: {exc}") from None
     if type(msg) is not dict:
         raise _bad(text, f"payload is not a JSON object but {type(msg).__name__}")
-    if fill and not ("s" in msg and "t" in msg and "d" in msg):
+    if fill and not ("s" in msg and "t" in msg and "d" in msg and "op" in msg):
+        if "op" not in msg:  # nextcord would die on message["op"] (KeyError)
+            raise _bad(text, "payload has no op")
         msg.setdefault("t", None)
         msg.setdefault("s", None)
         msg.setdefault("d", None)

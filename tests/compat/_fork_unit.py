@@ -151,6 +151,28 @@ async def test_not_json_logged_like_stock_then_reconnects(fork: Fork, impl: Any,
     assert sock.closed_with == [4000]
 
 
+async def test_envelope_without_t_s_d_or_op(fork: Fork, impl: Any) -> None:
+    """Spacebar-style envelopes: the library's own code gets what it can read.
+    nextcord indexes t/s/d/op: an absent t/s/d is None for it, a payload without
+    op ends the connection (it would die on KeyError); the others read them with
+    .get and get exactly the parsed payload."""
+    fork.compat.install()
+    seen: list[Any] = []
+    ws, sock, client = make_ws(fork)
+    ws._discord_parsers = {"MIJ": seen.append}
+    no_s, message = zlib_messages([b'{"op":0,"t":"MIJ","d":{"n":1}}', b'{"t":"MIJ","s":6,"d":{"n":2}}'])
+    await ws.received_message(no_s)
+    assert seen == [{"n": 1}] and ws.sequence == 5  # unchanged: s is None
+    if fork.compat._dropin.fill:
+        with pytest.raises(fork.gateway().ReconnectWebSocket):
+            await ws.received_message(message)
+        assert sock.closed_with == [4000]
+    else:
+        await ws.received_message(message)  # the library's own handling of a missing op
+        assert sock.closed_with == []
+    assert raw_received(client)[-1] == '{"t":"MIJ","s":6,"d":{"n":2}}'
+
+
 async def test_text_frames_go_to_the_library(fork: Fork, impl: Any) -> None:
     fork.compat.install()
     ws, _sock, client = make_ws(fork)
