@@ -58,8 +58,6 @@ from __future__ import annotations
 import threading
 from typing import Any, Dict, Optional, Tuple
 
-import orjson
-
 from mijcodec import CodecError, DecodeError, Decoder
 
 from ._dpy_family import co_names, missing_names, raw_feeder, refuse_missing

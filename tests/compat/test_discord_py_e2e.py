@@ -19,7 +19,6 @@ from tests.compat._helpers import require_library
 require_library("discord.py", "discord")  # skips (or, when CI requires it, fails) without discord.py
 
 import asyncio
-import json
 from typing import Any
 
 import discord
