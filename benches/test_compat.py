@@ -14,6 +14,18 @@ One ``benchmark.group`` per (library, compression), realistic traffic:
   there when each connection's context is made (as ``DiscordWebSocket.__init__``
   does), and ``received_message`` wrapped by the very wrapper install() puts
   on ``DiscordWebSocket`` (its cost is part of install()'s).
+* py-cord, nextcord, disnake: the fork's own ``DiscordWebSocket`` (a real
+  instance, made as ``from_client`` makes it minus the network: a stand-in
+  socket, no parsers, ``log_receive`` counting payloads) and its real
+  ``received_message`` per websocket message, run to completion without an
+  event loop (it never suspends). Stock inflates zlib-stream inline; installed
+  is the instance's ``received_message`` that install()'s ``__init__`` gave it.
+  The forks have no zstd-stream of their own: in their zstd groups the stock
+  entry is the stock zlib-stream path on the same payloads, so the ratio is
+  what ``install(compress="zstd-stream")`` gives over what the bot had.
+  py-cord and nextcord cannot share the main environment (py-cord installs
+  ``discord``; nextcord 3 needs Python >= 3.12): their cases skip there and run
+  in their own venvs (``pytest benches/test_compat.py -k pycord``).
 * hikari: its ``_GatewayZlibStreamTransport`` / ``_GatewayZstdStreamTransport``,
   ``receive_json()`` driven by the replay websocket, hikari's default
   ``loads`` (orjson). Installed: the class ``install()`` put in
@@ -46,15 +58,20 @@ import pytest
 import baselines as B
 import traffic
 from mijcodec.compat import discord_py as compat_dpy
+from mijcodec.compat import disnake as compat_disnake
 from mijcodec.compat import hikari as compat_hikari
+from mijcodec.compat import nextcord as compat_nextcord
+from mijcodec.compat import pycord as compat_pycord
+from mijcodec.compat._dpy_family import owning_distribution
 
 MIX = "realistic"
 ROUNDS = 14  # as test_decode's realistic full decode
 KINDS = ("zlib", "zstd")
-LIBS = ("discord.py", "hikari")
+LIBS = ("discord.py", "hikari", "py-cord", "nextcord", "disnake")
+FORKS = {"py-cord": ("discord", compat_pycord), "nextcord": ("nextcord", compat_nextcord), "disnake": ("disnake", compat_disnake)}
 COMPRESS = {"zlib": "zlib-stream", "zstd": "zstd-stream"}
 KIND_LABEL = {"zlib": "zlib-stream", "zstd": "zstd-stream (open frame)"}
-COMPAT = {"discord.py": compat_dpy, "hikari": compat_hikari}
+COMPAT = {"discord.py": compat_dpy, "hikari": compat_hikari, **{lib: mod for lib, (_n, mod) in FORKS.items()}}
 HIKARI_ATTR = {"zlib": "_GatewayZlibStreamTransport", "zstd": "_GatewayZstdStreamTransport"}
 
 
@@ -62,12 +79,21 @@ def group_name(lib: str, kind: str) -> str:
     return f"drop-in {lib}, {KIND_LABEL[kind]}, {MIX}: stock vs install()"
 
 
+def _library(lib: str) -> Any:
+    """The library's top module; skips when this environment lacks it (py-cord
+    and discord.py are told apart by distribution, as the drop-ins do)."""
+    name = FORKS[lib][0] if lib in FORKS else {"discord.py": "discord", "hikari": "hikari"}[lib]
+    try:
+        mod = importlib.import_module(name)
+    except ImportError:
+        mod = None
+    if mod is None or owning_distribution(mod, [lib]) is None:
+        pytest.skip(f"{lib} is not installed in this environment (run this case in a venv with {lib})")
+    return mod
+
+
 def _version(lib: str) -> str:
-    if lib == "discord.py":
-        import discord as mod
-    else:
-        import hikari as mod  # type: ignore[no-redef]
-    return ".".join(str(mod.__version__).split(".")[:2])
+    return ".".join(str(_library(lib).__version__).split(".")[:2])
 
 
 def _impl_name(codec: Any) -> str:
@@ -138,16 +164,32 @@ def _installed(lib: str, kind: str, codec: Any, monkeypatch: pytest.MonkeyPatch)
 # -- the two paths of each library ------------------------------------------------------
 
 
+def _drive(received_message: Callable[[Any], Any], messages: list) -> None:
+    """Run ``await received_message(msg)`` for every message without an event
+    loop: each awaitable finishes at its first step (nothing suspends)."""
+    for msg in messages:
+        step = received_message(msg).__await__()
+        try:
+            step.send(None)
+        except StopIteration:
+            continue
+        step.close()  # pragma: no cover - would mean it waited for something
+        raise RuntimeError("received_message suspended")
+
+
+def _dpy_run(steps: Callable[..., Any]) -> Callable[[Any, list], tuple]:
+    def run(ws: Any, messages: list) -> tuple:
+        _drive(lambda m: steps(ws, m), messages)
+        return ws.payloads, ws.sequence
+
+    return run
+
+
 def _dpy_stock(kind: str) -> tuple[Callable[[], Any], Callable[[Any, list], tuple], list]:
     ctx_cls = B.dpy_contexts()[kind]
     if ctx_cls is None:
         pytest.skip("discord.py has no zstd-stream context here (needs zstandard on Python < 3.14)")
-    steps = B.dpy_received_message()
-
-    def run(ws: Any, messages: list) -> tuple:
-        return B.dpy_drive(steps, ws, messages)
-
-    return lambda: B.DpyWebSocket(ctx_cls()), run, traffic.messages(MIX, kind)
+    return lambda: B.DpyWebSocket(ctx_cls()), _dpy_run(B.dpy_received_message()), traffic.messages(MIX, kind)
 
 
 def _dpy_installed(kind: str, decoder_cls: type) -> tuple[Callable[[], Any], Callable[[Any, list], tuple], list]:
@@ -166,10 +208,7 @@ def _dpy_installed(kind: str, decoder_cls: type) -> tuple[Callable[[], Any], Cal
         assert type(ctx.decoder) is decoder_cls
         return B.DpyWebSocket(ctx)
 
-    def run(ws: Any, messages: list) -> tuple:
-        return B.dpy_drive(steps, ws, messages)
-
-    return new, run, traffic.messages(MIX, kind)
+    return new, _dpy_run(steps), traffic.messages(MIX, kind)
 
 
 def _hikari_stock(kind: str) -> tuple[Callable[[], Any], Callable[[Any, list], tuple], list]:
@@ -196,18 +235,99 @@ def _hikari_installed(kind: str, decoder_cls: type) -> tuple[Callable[[], Any], 
     return new, B.hikari_run, ws
 
 
-STOCK = {"discord.py": _dpy_stock, "hikari": _hikari_stock}
-INSTALLED = {"discord.py": _dpy_installed, "hikari": _hikari_installed}
+class _Counter:
+    """The fork's ``log_receive`` (called once per payload by its own
+    received_message, stock or installed): counts payloads."""
+
+    __slots__ = ("n",)
+
+    def __init__(self) -> None:
+        self.n = 0
+
+    def __call__(self, _msg: Any, /) -> None:
+        self.n += 1
+
+
+class _Socket:
+    closed = False
+    close_code = None
+
+    async def send_str(self, data: str) -> None:  # pragma: no cover - nothing is sent
+        return None
+
+
+def _fork_ws(lib: str, compress: str) -> Any:
+    """A real DiscordWebSocket of the fork, wired as from_client wires it (minus
+    the network). HELLO is read as an unknown op (``ws.HELLO = -1``), so no
+    heartbeat thread starts; the same for stock and installed."""
+    import asyncio
+    import logging
+
+    gateway = importlib.import_module(FORKS[lib][0] + ".gateway")
+    logging.getLogger(gateway.__name__).setLevel(logging.ERROR)  # the one "unknown op" warning per round
+    loop = asyncio.new_event_loop()
+    ws = gateway.DiscordWebSocket(_Socket(), loop=loop)
+    loop.close()
+    ws._dispatch = lambda *args: None
+    ws._discord_parsers = {}
+    ws._connection = None
+    ws._max_heartbeat_timeout = 60.0
+    ws.gateway = f"wss://gateway.example/?encoding=json&v=10&compress={compress}"
+    ws.shard_id = None
+    ws.session_id = None
+    ws.HELLO = -1
+    ws.log_receive = _Counter()
+    return ws
+
+
+def _fork_run(ws: Any, messages: list) -> tuple:
+    _drive(ws.received_message, messages)
+    return ws.log_receive.n, ws.sequence
+
+
+def _fork_stock(lib: str) -> Callable[[str], tuple]:
+    def stock(kind: str) -> tuple[Callable[[], Any], Callable[[Any, list], tuple], list]:
+        _library(lib)
+        # no zstd-stream of their own: the stock entry of the zstd group is zlib-stream, same payloads
+        return lambda: _fork_ws(lib, "zlib-stream"), _fork_run, traffic.messages(MIX, "zlib")
+
+    return stock
+
+
+def _fork_installed(lib: str) -> Callable[[str, type], tuple]:
+    def installed(kind: str, decoder_cls: type) -> tuple[Callable[[], Any], Callable[[Any, list], tuple], list]:
+        def new() -> Any:
+            ws = _fork_ws(lib, COMPRESS[kind])
+            assert getattr(vars(ws).get("received_message"), "_mijcodec", False)  # install()'s __init__ gave it
+            return ws
+
+        def run(ws: Any, messages: list) -> tuple:
+            result = _fork_run(ws, messages)
+            assert type(ws._mijcodec_decoder) is decoder_cls and ws._mijcodec_decoder.compress == COMPRESS[kind]
+            return result
+
+        return new, run, traffic.messages(MIX, kind)
+
+    return installed
+
+
+STOCK = {"discord.py": _dpy_stock, "hikari": _hikari_stock, **{lib: _fork_stock(lib) for lib in FORKS}}
+INSTALLED = {"discord.py": _dpy_installed, "hikari": _hikari_installed, **{lib: _fork_installed(lib) for lib in FORKS}}
 
 
 def _stock_label(lib: str, kind: str) -> str:
+    if lib in FORKS:
+        utils = importlib.import_module(FORKS[lib][0] + ".utils")
+        parser = getattr(utils, COMPAT[lib]._dropin.from_json_attr)
+        parser_name = getattr(parser, "__module__", None) or "?"  # orjson, json, msgspec.json
+        return f"{lib} {_version(lib)} stock (zlib, {parser_name}{'; it has no zstd-stream' if kind == 'zstd' else ''})"
     if lib == "discord.py" and kind == "zstd":
         return f"discord.py {_version(lib)} stock (zstd via {B._dpy()['zstd_source']}, orjson)"
     return f"{lib} {_version(lib)} stock ({kind}, orjson)"
 
 
 CASES = [(lib, kind) for lib in LIBS for kind in KINDS]
-IDS = [f"{'dpy' if lib == 'discord.py' else lib}-{kind}" for lib, kind in CASES]
+IDS = [f"{'dpy' if lib == 'discord.py' else lib.replace('-', '')}-{kind}" for lib, kind in CASES]
 IMPLS = [pytest.param("cython", marks=pytest.mark.c_extension), "python"]
 
 
@@ -313,6 +433,32 @@ def test_installed_decodes_like_stock(request: pytest.FixtureRequest, monkeypatc
                 assert type(o_msg["op"]) is int
                 count += 1
             assert mod.stats()["payloads"] - before == n
+    elif lib in FORKS:
+        _library(lib)
+
+        def outputs(ws: Any, messages: list) -> list[tuple]:
+            seen: list[tuple] = []  # (text, t, d) per payload: what the library's own code got
+
+            class Parsers(dict):
+                def __missing__(self, t: str) -> Any:
+                    return lambda d: seen.append((texts[-1], t, d))
+
+            texts: list[str] = []
+            ws.log_receive = texts.append
+            ws._discord_parsers = Parsers()
+            _drive(ws.received_message, messages)
+            assert all(type(t) is str for t in texts)
+            return [*seen, ("texts", tuple(texts))]
+
+        stock_out = outputs(_fork_ws(lib, "zlib-stream"), traffic.messages(MIX, "zlib"))
+        with _installed(lib, kind, codec, monkeypatch) as mod:
+            before = mod.stats()["payloads"]
+            ws = _fork_ws(lib, COMPRESS[kind])
+            ours = outputs(ws, traffic.messages(MIX, kind))
+            assert type(ws._mijcodec_decoder) is codec.Decoder
+            assert ours == stock_out
+            assert mod.stats()["payloads"] - before == n
+        count = len(stock_out[-1][1])
     else:
         ws = _ws(kind)
         stock = _hikari_outputs(B.hikari_transport(B.hikari_stock_class(kind), ws, B.hikari_loads()), n)

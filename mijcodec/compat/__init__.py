@@ -9,25 +9,35 @@ changing anything else in the bot::
     import mijcodec.compat.hikari
     mijcodec.compat.hikari.install()          # hikari >= 2.5
 
+    import mijcodec.compat.pycord             # or .nextcord, .disnake
+    mijcodec.compat.pycord.install()          # py-cord >= 2.6, nextcord >= 3.0, disnake >= 2.9
+
 Each ``install()`` is idempotent, keeps the compression the library would
 negotiate on its own unless ``compress=`` asks for another one, logs (logger
 ``mijcodec.compat``) which mijcodec implementation is in use, and refuses an
-unsupported library version with :class:`UnsupportedLibraryError` before
-patching anything. ``uninstall()`` puts the library back; connections opened
+unsupported library version, or one that lacks any private name the drop-in
+relies on (each is checked first), with :class:`UnsupportedLibraryError`
+before patching anything. ``uninstall()`` puts the library back; connections opened
 while installed keep decoding with mijcodec until they end.
 
 What is and is not covered (see each module's docstring for details):
 
 - discord.py >= 2.5: zlib-stream and zstd-stream, through discord.py's own
-  pluggable ``discord.utils._ActiveDecompressionContext`` and
-  ``discord.utils._from_json``. Covers ``Client`` and ``AutoShardedClient``.
+  pluggable ``discord.utils._ActiveDecompressionContext``, its
+  ``received_message`` and ``discord.utils._from_json``. Covers ``Client`` and
+  ``AutoShardedClient``.
 - hikari >= 2.5: the ``zlib-stream`` and ``zstd-stream`` gateway transports and
   the gateway's JSON parse (``loads``).
-- The discord.py forks nextcord, py-cord and disnake are *not* covered: each
-  inflates zlib inline in ``DiscordWebSocket.received_message`` (instance
-  attributes ``_zlib``/``_buffer``, no decompression-context class and no zstd),
-  so there is no clean hook; patching them would mean replacing their whole
-  ``received_message``.
+- py-cord, nextcord, disnake: each inflates zlib inline in
+  ``DiscordWebSocket.received_message`` (no context class, no zstd); the
+  drop-in gives every websocket its own ``received_message`` that decodes
+  with mijcodec and hands the library's the text, and gives them zstd-stream
+  with ``install(compress="zstd-stream")``. What the discord.py family
+  shares lives in :mod:`mijcodec.compat._dpy_family`.
+
+discord.py and py-cord both install the import name ``discord``; the drop-ins
+tell them apart by distribution (importlib.metadata), and each refuses the
+other's, naming the module to use.
 
 The submodules import their library only inside ``install()``, so importing
 them never requires the library to be installed.

@@ -16,14 +16,17 @@ and whose receive path is mijcodec's:
   until it completes a payload (zlib-stream: the *accumulated* data ends with
   ``00 00 ff ff``, so a suffix split across messages is fine; zstd-stream: one
   payload per message, open frames (Discord) or one closed frame per payload
-  (Spacebar) alike) and returns its bytes;
-- ``receive_json`` (hikari's ``loads`` step) parses the payload once: with
-  hikari's default ``loads`` (orjson) over the decompressed bytes when the
-  payload is in Discord's canonical envelope order (mijcodec has then only
-  scanned the envelope), else by building ``{"t", "s", "op", "d"}`` from the
-  packet mijcodec already parsed whole. Invalid JSON is a codec error (below).
-  When the bot passed its own ``loads=`` to ``GatewayBot``, that function is
-  respected and gets the decompressed bytes, as before.
+  (Spacebar) alike) and returns its bytes (``Decoder.feed_raw``: no Packet);
+- ``receive_json`` (hikari's ``loads`` step, with that loop inlined) parses
+  the payload once, with hikari's own ``loads``: exactly hikari's dict, any
+  key order and extra top-level keys kept. With hikari's default ``loads``
+  invalid JSON or a payload that is not an object is a codec error (below);
+  a ``loads=`` the bot gave ``GatewayBot`` is called as hikari calls it.
+- Every private name relied on (the transport classes, ``_inflator`` in
+  their ``__slots__``, ``_ws``/``_loads``/``_log_filterer``/``_logger``,
+  ``_handle_other_message``, ``receive_json`` calling ``_receive_and_check``,
+  ``default_json_loads``, ``ux.TRACE``, ``GatewayTransportError``) is checked
+  by ``install()``, which refuses (patching nothing) when one is missing.
 - A :class:`mijcodec.CodecError` (corrupt or truncated frame, payload over the
   size cap, payload that is not a gateway JSON object) becomes
   ``hikari.errors.GatewayTransportError``, which the shard's keep-alive loop
@@ -55,9 +58,9 @@ from __future__ import annotations
 import threading
 from typing import Any, Dict, Optional, Tuple
 
-import orjson
-
 from mijcodec import CodecError, DecodeError, Decoder
+
+from ._dpy_family import co_names, missing_names, raw_feeder, refuse_missing
 
 from . import (
     _check_compress,
@@ -115,11 +118,6 @@ def _build_classes(errors: Any, shard_impl: Any, data_binding: Any, ux: Any) -> 
     transport_init = shard_impl._GatewayTransport.__init__
     transport_error = errors.GatewayTransportError
     default_loads = data_binding.default_json_loads
-    # hikari's default loads is orjson.loads whenever orjson imports, and
-    # mijcodec depends on orjson
-    loads = orjson.loads
-    JSONDecodeError = orjson.JSONDecodeError
-    CANONICAL = b'{"t":'  # the start of Discord's canonical envelope
 
     def codec_error(exc: CodecError) -> Exception:
         _counters[_ERRORS] += 1
@@ -130,72 +128,69 @@ def _build_classes(errors: Any, shard_impl: Any, data_binding: Any, ux: Any) -> 
 
     class _MijcodecTransport:
         # Mixed in before hikari's own class; hikari's __slots__ already has
-        # "_inflator", which holds the Decoder here.
+        # "_inflator", which holds the Decoder here; the classes made below
+        # add "_mijcodec_feed" (its feed_raw, bound once).
         __slots__ = ()
         _mijcodec_compress = ""
 
         def __init__(self, *args: Any, **kwargs: Any) -> None:
             transport_init(self, *args, **kwargs)
             self._inflator = Decoder(self._mijcodec_compress)
+            self._mijcodec_feed = raw_feeder(self._inflator)  # bound once: it runs per message
             _counters[_CONNECTIONS] += 1
 
-        async def _receive_packet(self) -> Any:
-            decoder = self._inflator
+        async def _receive_and_check(self) -> bytes:
+            # hikari's contract: the next complete payload's bytes
+            feed = self._mijcodec_feed
             receive = self._ws.receive
             while True:
                 message = await receive()
                 if message.type == BINARY:
                     try:
-                        pkt = decoder.feed(message.data)
+                        raw = feed(message.data)
                     except CodecError as exc:
                         raise codec_error(exc) from exc
-                    if pkt is not None:
+                    if raw is not None:
                         _counters[1] += 1  # _PAYLOADS
-                        return pkt
+                        return raw  # type: ignore[no-any-return]
                     continue
                 self._handle_other_message(message)
 
-        async def _receive_and_check(self) -> bytes:
-            return (await self._receive_packet()).raw
-
         async def receive_json(self) -> Any:
-            # The loop of _receive_packet, inlined: this runs once per gateway
-            # payload, and one coroutine less per payload is measurable.
+            # hikari's receive_json with _receive_and_check inlined (one
+            # coroutine less per payload): the payload bytes from the
+            # Decoder (no Packet), then hikari's own loads, once.
             while True:
                 message = await self._ws.receive()
                 if message.type == BINARY:
                     try:
-                        pkt = self._inflator.feed(message.data)
+                        raw = self._mijcodec_feed(message.data)
                     except CodecError as exc:
                         raise codec_error(exc) from exc
-                    if pkt is not None:
+                    if raw is not None:
                         break
                     continue
                 self._handle_other_message(message)
             _counters[1] += 1  # _PAYLOADS
-            raw = pkt.raw
             if self._logger.isEnabledFor(TRACE):
                 self._logger.log(TRACE, "received payload with size %s\n    %s", len(raw), self._log_filterer(raw))
-            if self._loads is not default_loads:
-                val = self._loads(raw)  # the bot's own loads=
-                assert isinstance(val, dict)
-                return val
-            if raw.startswith(CANONICAL):
-                # Discord's envelope order: mijcodec has only scanned it and
-                # not parsed d yet; one orjson pass over the bytes (what
-                # hikari's own loads does, so exactly hikari's dict) is the
-                # cheapest way.
+            loads = self._loads
+            if loads is default_loads:
+                # hikari's own loads (orjson.loads, as mijcodec depends on
+                # orjson), once: exactly hikari's dict, extra keys and all;
+                # invalid JSON is a codec error, so the shard resumes
                 try:
-                    return loads(raw)
-                except JSONDecodeError as exc:
+                    val = loads(raw)
+                except ValueError as exc:  # orjson's and json's errors both are
                     error = DecodeError(f"payload is not valid JSON: {exc}")
-                raise codec_error(error) from error
-            # Any other shape was already parsed whole by mijcodec: reuse it.
-            try:
-                # op is an int or an Opcode (IntEnum); "+ 0" gives the plain int
-                return {"t": pkt.t, "s": pkt.s, "op": pkt.op + 0, "d": pkt.d}
-            except CodecError as exc:
-                raise codec_error(exc) from exc
+                    raise codec_error(error) from error
+                if type(val) is not dict:
+                    error = DecodeError(f"payload is not a JSON object but {type(val).__name__}")
+                    raise codec_error(error) from error
+                return val
+            val = loads(raw)  # the bot's own loads=, as hikari calls it
+            assert isinstance(val, dict)
+            return val
 
     classes: Dict[str, type] = {}
     for compress, attr in _ATTRS.items():
@@ -204,7 +199,7 @@ def _build_classes(errors: Any, shard_impl: Any, data_binding: Any, ux: Any) -> 
         cls = type(
             name,
             (_MijcodecTransport, base),
-            {"__slots__": (), "_mijcodec_compress": compress, "__module__": __name__, "__qualname__": name},
+            {"__slots__": ("_mijcodec_feed",), "_mijcodec_compress": compress, "__module__": __name__, "__qualname__": name},
         )
         classes[compress] = cls
     return classes
@@ -228,29 +223,44 @@ def _kwdefaults(shard_impl: Any) -> Dict[str, Any]:
     return getattr(init, "__kwdefaults__", None) or {}
 
 
+def _slots(cls: Any) -> set:
+    """Every name in the ``__slots__`` of ``cls`` and its bases."""
+    names: set = set()
+    for klass in getattr(cls, "__mro__", ()):
+        slots = vars(klass).get("__slots__", ())
+        names.update((slots,) if isinstance(slots, str) else slots)
+    return names
+
+
 def _check_library() -> Tuple[Any, Any, Any]:
-    hikari, _errors, shard_api, shard_impl, data_binding, _ux = _library()
+    """Every name the drop-in relies on, before anything is patched."""
+    hikari, errors, shard_api, shard_impl, data_binding, ux = _library()
     version = getattr(hikari, "__version__", "0")
     _require_version("hikari", version, MIN_VERSION)
-    missing = [
-        name
-        for name, ok in (
-            ("hikari.impl.shard._GatewayTransport", hasattr(shard_impl, "_GatewayTransport")),
-            ("hikari.impl.shard._GatewayZlibStreamTransport", hasattr(shard_impl, "_GatewayZlibStreamTransport")),
-            ("hikari.impl.shard._GatewayZstdStreamTransport", hasattr(shard_impl, "_GatewayZstdStreamTransport")),
+    base = getattr(shard_impl, "_GatewayTransport", None)
+    zlib_cls = getattr(shard_impl, "_GatewayZlibStreamTransport", None)
+    zstd_cls = getattr(shard_impl, "_GatewayZstdStreamTransport", None)
+    missing = missing_names(
+        [
+            ("hikari.impl.shard._GatewayTransport", base is not None),
+            ("hikari.impl.shard._GatewayZlibStreamTransport", zlib_cls is not None),
+            ("hikari.impl.shard._GatewayZstdStreamTransport", zstd_cls is not None),
+            # the attributes the mijcodec transports read, as hikari's __slots__ declare them
+            *((f"_GatewayTransport.{n}", n in _slots(base)) for n in ("_ws", "_loads", "_log_filterer", "_logger")),
+            *((f"{c.__name__ if c else '?'}._inflator", "_inflator" in _slots(c)) for c in (zlib_cls, zstd_cls)),
+            ("_GatewayTransport._handle_other_message", callable(getattr(base, "_handle_other_message", None))),
+            ("_GatewayTransport.receive_json reading _receive_and_check", "_receive_and_check" in co_names(getattr(base, "receive_json", None))),
             ("hikari.internal.data_binding.default_json_loads", hasattr(data_binding, "default_json_loads")),
+            ("hikari.internal.ux.TRACE", hasattr(ux, "TRACE")),
+            ("hikari.errors.GatewayTransportError", hasattr(errors, "GatewayTransportError")),
             ("GatewayShardImpl.__init__(compression=...)", "compression" in _kwdefaults(shard_impl)),
             (
                 "GatewayCompression.TRANSPORT_*_STREAM",
                 all(hasattr(shard_api.GatewayCompression, v) for v in _ENUM.values()),
             ),
-        )
-        if not ok
-    ]
-    if missing:
-        raise UnsupportedLibraryError(
-            f"hikari {version} lacks {', '.join(missing)}; mijcodec.compat cannot hook it; nothing was patched"
-        )
+        ]
+    )
+    refuse_missing("hikari", version, missing)
     return version, shard_api, shard_impl
 
 

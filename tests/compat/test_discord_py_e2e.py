@@ -14,8 +14,11 @@ discord.py's REST base (``discord.http.Route.BASE``) points at a small stub for
 
 from __future__ import annotations
 
+from tests.compat._helpers import require_library
+
+require_library("discord.py", "discord")  # skips (or, when CI requires it, fails) without discord.py
+
 import asyncio
-import json
 from typing import Any
 
 import discord
@@ -25,55 +28,20 @@ import pytest
 import yarl
 
 from mijcodec.compat import discord_py as compat
-from tests.compat._helpers import TOKEN, RestStub, simulator_class, wait_until
+from tests.compat import _helpers as helpers
+from tests.compat._helpers import TOKEN, Fork, RestStub, simulator_class, wait_until
 
 pytestmark = pytest.mark.usefixtures("quiet_access_log")
 
 
-class Bot:
+DPY = Fork("discord.py", discord, compat, lambda mp, url: mp.setattr(discord.http.Route, "BASE", url))
+
+
+class Bot(helpers.Bot):
     """A discord.Client that records every payload on_socket_raw_receive hands it."""
 
     def __init__(self, **options: Any) -> None:
-        options.setdefault("guild_ready_timeout", 0.05)
-        self.client = discord.Client(intents=discord.Intents.none(), enable_debug_events=True, **options)
-        self.raw: list[Any] = []
-        self.payloads: list[dict] = []
-        self.ready = 0
-        self.resumed = 0
-        self.disconnects = 0
-        self.task: asyncio.Task | None = None
-
-        @self.client.event
-        async def on_socket_raw_receive(msg: Any) -> None:
-            self.raw.append(msg)
-            self.payloads.append(json.loads(msg))
-
-        @self.client.event
-        async def on_ready() -> None:
-            self.ready += 1
-
-        @self.client.event
-        async def on_resumed() -> None:
-            self.resumed += 1
-
-        @self.client.event
-        async def on_disconnect() -> None:
-            self.disconnects += 1
-
-    def seqs(self) -> set[int]:
-        return {p["s"] for p in self.payloads if p.get("op") == 0}
-
-    def test_events(self) -> list[int]:
-        return [p["d"]["n"] for p in self.payloads if p.get("t") == "MIJ_TEST"]
-
-    async def start(self) -> None:
-        self.task = asyncio.ensure_future(self.client.start(TOKEN))
-
-    async def stop(self) -> None:
-        await self.client.close()
-        if self.task is not None:
-            await asyncio.wait_for(self.task, 10)
-        assert self.task.exception() is None if self.task else True
+        super().__init__(DPY, **options)
 
 
 @pytest.fixture
@@ -314,57 +282,11 @@ async def test_control_stock_discord_py_dies(env: Any, monkeypatch: pytest.Monke
             await bot.client.close()
 
 
-class NoWaitShardedClient(discord.AutoShardedClient):
-    async def before_identify_hook(self, shard_id: Any, *, initial: bool = False) -> None:
-        return None  # discord.py sleeps 5 s before every non-initial IDENTIFY
-
-
-async def test_auto_sharded_client_two_shards_corrupt_frame_and_op7(env: Any, monkeypatch: pytest.MonkeyPatch) -> None:
-    """AutoShardedClient: /gateway/bot says two shards; a corrupt frame on one
-    shard and op 7 on the other each end in a RESUME of that shard only."""
-    compat.install(compress="zlib-stream")
-    before = compat.stats()
-    async with simulator_class()(token=TOKEN, heartbeat_interval=0.5, guilds=0, shards=2) as sim:
-        point_at(monkeypatch, sim)  # a shard that must IDENTIFY again reconnects to DEFAULT_GATEWAY
-        env.gateway_bot = {
-            "url": sim.gateway_url,
-            "shards": 2,
-            "session_start_limit": {"total": 1000, "remaining": 999, "reset_after": 1, "max_concurrency": 1},
-        }
-        client = NoWaitShardedClient(intents=discord.Intents.none(), enable_debug_events=True, guild_ready_timeout=0.05)
-        seen: list[dict] = []
-
-        @client.event
-        async def on_socket_raw_receive(msg: Any) -> None:
-            seen.append(json.loads(msg))
-
-        task = asyncio.ensure_future(client.start(TOKEN))
-        try:
-            await wait_until(lambda: [p.get("t") for p in seen].count("READY") == 2, 8, "two shards READY")
-            s0, s1 = sim.session_for_shard(0), sim.session_for_shard(1)
-            dispatch_events(sim, 1, 10)
-            sim.corrupt_next(1)  # the next dispatch on the wire, on whichever shard writes first
-            dispatch_events(sim, 11, 20)
-            await wait_until(lambda: len(sim.resumes) >= 1, 5, "a RESUME after the corrupt frame")
-            await sim.send_reconnect(s1.conn if s1.conn is not None and s1.conn.open else s0.conn)
-            dispatch_events(sim, 21, 30)
-            await wait_until(lambda: len(sim.resumes) >= 2, 5, "a RESUME after op 7")
-            def counts() -> dict[int, int]:
-                c: dict[int, int] = {}
-                for p in seen:
-                    if p.get("t") == "MIJ_TEST":
-                        c[p["d"]["n"]] = c.get(p["d"]["n"], 0) + 1
-                return c
-
-            # each event went to both sessions: every n arrives (at least) twice
-            await wait_until(lambda: all(counts().get(n, 0) >= 2 for n in range(1, 31)), 6, "every dispatch on both shards")
-            assert len(sim.identifies) == 2
-            assert compat.stats()["codec_errors"] == before["codec_errors"] + 1
-            assert not task.done()
-            assert "/api/v10/gateway/bot" in env.requests
-        finally:
-            await client.close()
-            await asyncio.wait_for(task, 10)
+# AutoShardedClient, two shards, a corrupt frame on one and op 7 on the other:
+# the scenario the forks share (tests/compat/_fork_e2e.py), run on discord.py
+# (the ``fork`` fixture hands the test FORK)
+FORK = DPY
+from tests.compat._fork_e2e import test_auto_sharded_two_shards_corrupt_frame_and_op7  # noqa: E402,F401
 
 
 async def test_without_debug_events(env: Any, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -5,6 +5,10 @@ implementations (the ``impl`` fixture)."""
 
 from __future__ import annotations
 
+from tests.compat._helpers import require_library
+
+require_library("discord.py", "discord")  # skips (or, when CI requires it, fails) without discord.py
+
 import json
 import logging
 from typing import Any
@@ -17,7 +21,7 @@ import pytest
 import mijcodec
 from mijcodec.compat import UnsupportedLibraryError
 from mijcodec.compat import discord_py as compat
-from tests.compat._helpers import SUFFIX, payload, zlib_messages, zstd_messages
+from tests.compat._helpers import SUFFIX, FakeClient, FakeSocket, payload, zlib_messages, zstd_messages
 
 HELLO = payload(None, None, 10, {"heartbeat_interval": 41250})
 READY = payload("READY", 1, 0, {"session_id": "abc", "v": 10, "guilds": [], "resume_gateway_url": "wss://r.example"})
@@ -146,28 +150,6 @@ def test_from_json_fast_path_envelope_without_t_s(impl: Any) -> None:
 # -- the received_message wrapper ----------------------------------------------------
 
 
-class FakeSocket:
-    def __init__(self) -> None:
-        self.closed_with: list[int] = []
-        self.closed = False
-        self.close_code = None
-
-    async def close(self, *, code: int = 4000, message: bytes = b"") -> bool:
-        self.closed_with.append(code)
-        self.closed = True
-        self.close_code = code
-        return True
-
-
-class FakeClient:
-    def __init__(self) -> None:
-        self.ws = None
-        self.dispatched: list[tuple] = []
-
-    def dispatch(self, event: str, *args: Any) -> None:
-        self.dispatched.append((event, *args))
-
-
 def make_ws(loop: Any, *, session: str | None) -> tuple[Any, FakeSocket, FakeClient]:
     sock = FakeSocket()
     client = FakeClient()
@@ -222,13 +204,59 @@ async def test_corrupt_hello_on_first_connection_identifies_again(impl: Any) -> 
     ],
 )
 async def test_not_json_payload_also_reconnects(impl: Any, bad: bytes) -> None:
+    """Stock discord.py dispatches socket_raw_receive with the text before its
+    parse fails; so does the drop-in, then it closes (4000) and resumes."""
+    import asyncio
+
+    compat.install(compress="zlib-stream")
+    ws, sock, client = make_ws(asyncio.get_running_loop(), session="sess")
+    with pytest.raises(discord.gateway.ReconnectWebSocket) as info:
+        await ws.received_message(zlib_messages([bad])[0])
+    assert [e[1] for e in client.dispatched if e[0] == "socket_raw_receive"] == [bad.decode()]
+    assert isinstance(info.value.__cause__, mijcodec.DecodeError)
+    assert info.value.resume is True
+    assert sock.closed_with == [4000]
+
+
+async def test_stock_discord_py_logs_not_json_payload_before_failing() -> None:
+    """Control (stock discord.py, nothing installed): the promise kept above."""
+    import asyncio
+
+    bad = b'{"t":"X","s":3,"op":0,"d":{"a":}'
+    ws, _sock, client = make_ws(asyncio.get_running_loop(), session="sess")  # discord.py's own context
+    kind = ws._decompressor.COMPRESSION_TYPE
+    message = zlib_messages([bad])[0] if kind == "zlib-stream" else zstd_messages([bad])[0]
+    with pytest.raises(ValueError):
+        await ws.received_message(message)
+    assert [e[1] for e in client.dispatched if e[0] == "socket_raw_receive"] == [bad.decode()]
+
+
+async def test_payload_not_an_object_reconnects(impl: Any) -> None:
     import asyncio
 
     compat.install(compress="zlib-stream")
     ws, sock, _client = make_ws(asyncio.get_running_loop(), session="sess")
     with pytest.raises(discord.gateway.ReconnectWebSocket):
-        await ws.received_message(zlib_messages([bad])[0])
+        await ws.received_message(zlib_messages([b"[1,2]"])[0])
     assert sock.closed_with == [4000]
+
+
+async def test_non_canonical_payload_is_exactly_discord_py_dict(impl: Any) -> None:
+    """Any key order, extra top-level keys: _from_json gives what discord.py's
+    own parse gives (no envelope rebuilt)."""
+    import asyncio
+
+    compat.install(compress="zlib-stream")
+    seen: list[Any] = []
+    ws, _sock, _client = make_ws(asyncio.get_running_loop(), session="sess")
+    original = compat._originals["from_json"]
+    raw = b'{"op":0,"d":{"n":1},"x":[1],"s":9,"t":"MIJ"}'
+    ws._discord_parsers = {"MIJ": seen.append}
+    await ws.received_message(zlib_messages([raw])[0])
+    assert seen == [{"n": 1}] and ws.sequence == 9
+    ctx = discord.utils._ActiveDecompressionContext()
+    text = ctx.decompress(zlib_messages([raw])[0])
+    assert discord.utils._from_json(text) == original(raw.decode()) == json.loads(raw)
 
 
 async def test_text_frames_still_work(impl: Any) -> None:
@@ -295,6 +323,82 @@ def test_newer_and_dev_versions_accepted(monkeypatch: pytest.MonkeyPatch) -> Non
     monkeypatch.setattr(discord, "__version__", "2.8.0a5213+g1234abcd")
     compat.install()
     assert compat.is_installed()
+
+
+def _renamed_init(self: Any, socket: Any, *, loop: Any) -> None:
+    """DiscordWebSocket.__init__ as if discord.py renamed ``_decompressor``."""
+    self.socket = socket
+    self.loop = loop
+    self._decomp = discord.utils._ActiveDecompressionContext()
+
+
+def _renamed_received_message(self: Any, msg: Any, /) -> Any:
+    """received_message as if discord.py renamed ``_decompressor``."""
+    raise NotImplementedError(self._decomp, self.log_receive, discord.utils._from_json)
+
+
+@pytest.mark.parametrize(
+    "owner,attr,replacement,named",
+    [
+        ("utils", "_ActiveDecompressionContext", None, "_ActiveDecompressionContext"),
+        ("utils", "_from_json", None, "_from_json"),
+        ("gateway", "ReconnectWebSocket", None, "ReconnectWebSocket"),
+        ("ws", "__init__", _renamed_init, "_decompressor"),
+        ("ws", "received_message", _renamed_received_message, "_decompressor"),
+        ("context", "COMPRESSION_TYPE", None, "COMPRESSION_TYPE"),
+        ("context", "decompress", None, "decompress"),
+    ],
+)
+def test_each_renamed_private_name_refused_patching_nothing(
+    monkeypatch: pytest.MonkeyPatch, owner: str, attr: str, replacement: Any, named: str
+) -> None:
+    """issue 9: a renamed ``_decompressor`` (or any other name relied on) refuses
+    install() instead of silently losing the reconnect-on-codec-error path."""
+    target = {
+        "utils": discord.utils,
+        "gateway": discord.gateway,
+        "ws": discord.gateway.DiscordWebSocket,
+        "context": discord.utils._ActiveDecompressionContext,
+    }[owner]
+    if owner == "context":  # a context class without one of the contract's names
+        contract = {"COMPRESSION_TYPE": "zlib-stream", "decompress": lambda self, data: None}
+        del contract[attr]
+        monkeypatch.setattr(discord.utils, "_ActiveDecompressionContext", type("RenamedContext", (), contract))
+    elif replacement is None:
+        monkeypatch.delattr(target, attr)
+    else:
+        monkeypatch.setattr(target, attr, replacement)
+    stock = (
+        getattr(discord.utils, "_ActiveDecompressionContext", None),
+        getattr(discord.utils, "_from_json", None),
+        vars(discord.gateway.DiscordWebSocket)["received_message"],
+    )
+    with pytest.raises(UnsupportedLibraryError, match="nothing was patched") as info:
+        compat.install()
+    assert named in str(info.value)
+    assert not compat.is_installed()
+    assert (
+        getattr(discord.utils, "_ActiveDecompressionContext", None),
+        getattr(discord.utils, "_from_json", None),
+        vars(discord.gateway.DiscordWebSocket)["received_message"],
+    ) == stock
+
+
+def test_py_cord_is_told_apart_by_distribution(monkeypatch: pytest.MonkeyPatch) -> None:
+    """py-cord installs ``discord`` too: the distribution that owns the imported
+    package decides, and each drop-in points at the other."""
+    from mijcodec.compat import _dpy_family, pycord
+
+    assert _dpy_family.owning_distribution(discord, ["discord.py", "py-cord"]) == "discord.py"
+    with pytest.raises(UnsupportedLibraryError, match=r"is discord.py, not py-cord: use mijcodec.compat.discord_py"):
+        pycord.install()
+    assert not pycord.is_installed()
+    # as if the imported discord were py-cord's
+    monkeypatch.setattr(_dpy_family, "owning_distribution", lambda module, candidates: "py-cord")
+    stock = originals()
+    with pytest.raises(UnsupportedLibraryError, match=r"is py-cord, not discord.py: use mijcodec.compat.pycord"):
+        compat.install()
+    assert originals() == stock
 
 
 def test_missing_hook_refused_patching_nothing(monkeypatch: pytest.MonkeyPatch) -> None:

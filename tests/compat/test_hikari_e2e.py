@@ -12,6 +12,10 @@ so each reconnecting test takes a couple of seconds.
 
 from __future__ import annotations
 
+from tests.compat._helpers import require_library
+
+require_library("hikari", "hikari")  # skips (or, when CI requires it, fails) without hikari
+
 import asyncio
 from typing import Any
 

@@ -5,6 +5,10 @@ mijcodec implementations (the ``impl`` fixture)."""
 
 from __future__ import annotations
 
+from tests.compat._helpers import require_library
+
+require_library("hikari", "hikari")  # skips (or, when CI requires it, fails) without hikari
+
 import contextlib
 import json
 import logging
@@ -154,8 +158,8 @@ async def test_other_message_types_handled_like_hikari(impl: Any) -> None:
 
 def state() -> tuple[Any, Any, Any]:
     return (
-        shard_impl._GatewayZlibStreamTransport,
-        shard_impl._GatewayZstdStreamTransport,
+        getattr(shard_impl, "_GatewayZlibStreamTransport", None),
+        getattr(shard_impl, "_GatewayZstdStreamTransport", None),
         shard_impl.GatewayShardImpl.__init__.__kwdefaults__["compression"],
     )
 
@@ -243,3 +247,78 @@ async def test_trace_logging_like_hikari(impl: Any, caplog: pytest.LogCaptureFix
     with caplog.at_level(ux.TRACE, logger="hikari.gateway.test"):
         assert await tr.receive_json() == json.loads(MSG)
     assert any("received payload with size" in r.getMessage() for r in caplog.records)
+
+
+# -- issue 9: exact loads, every private name checked ----------------------------------
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        b'{"op":11,"d":null,"x":1}',  # extra top-level key, no t/s
+        b'{"d":{"a":[1,2]},"op":0,"s":7,"t":"MIJ","_trace":["x"]}',  # another order, extra key
+        b'{"t":"MIJ","s":8,"op":0,"d":{},"extra":{"deep":true}}',  # canonical prefix, extra key
+    ],
+)
+async def test_non_canonical_payload_is_exactly_hikari_loads(impl: Any, raw: bytes) -> None:
+    """receive_json returns what hikari's own loads returns: keys kept, none added."""
+    tr = make_transport(classes()["zlib-stream"], zlib_messages([raw]))
+    got = await tr.receive_json()
+    assert got == data_binding.default_json_loads(raw)
+    assert list(got) == list(json.loads(raw))
+
+
+async def test_payload_not_an_object_becomes_transport_error(impl: Any) -> None:
+    tr = make_transport(classes()["zlib-stream"], zlib_messages([b"[1,2]"]))
+    with pytest.raises(errors.GatewayTransportError):
+        await tr.receive_json()
+
+
+def _without_slot(cls: type, name: str) -> dict:
+    slots = vars(cls)["__slots__"]
+    slots = (slots,) if isinstance(slots, str) else slots
+    return {"__slots__": tuple(s for s in slots if s != name)}
+
+
+@pytest.mark.parametrize(
+    "owner,attr,how,named",
+    [
+        ("_GatewayZlibStreamTransport", "_inflator", "slot", "_inflator"),
+        ("_GatewayZstdStreamTransport", "_inflator", "slot", "_inflator"),
+        ("_GatewayTransport", "_ws", "slot", "_ws"),
+        ("_GatewayTransport", "_loads", "slot", "_loads"),
+        ("_GatewayTransport", "_log_filterer", "slot", "_log_filterer"),
+        ("_GatewayTransport", "_logger", "slot", "_logger"),
+        ("_GatewayTransport", "_handle_other_message", "del", "_handle_other_message"),
+        ("_GatewayTransport", "receive_json", "body", "_receive_and_check"),
+        ("shard_impl", "_GatewayTransport", "del", "_GatewayTransport"),
+        ("shard_impl", "_GatewayZlibStreamTransport", "del", "_GatewayZlibStreamTransport"),
+        ("data_binding", "default_json_loads", "del", "default_json_loads"),
+    ],
+)
+def test_each_renamed_private_name_refused_patching_nothing(
+    monkeypatch: pytest.MonkeyPatch, owner: str, attr: str, how: str, named: str
+) -> None:
+    """issue 9: a renamed ``_inflator`` (or any other name relied on) refuses
+    install() instead of every connection failing later with AttributeError."""
+    if owner == "shard_impl":
+        monkeypatch.delattr(shard_impl, attr)
+    elif owner == "data_binding":
+        monkeypatch.delattr(data_binding, attr)
+    else:
+        cls = getattr(shard_impl, owner)
+        if how == "slot":  # the class as hikari would declare it with the slot renamed
+            monkeypatch.setattr(cls, "__slots__", _without_slot(cls, attr)["__slots__"])
+        elif how == "del":
+            monkeypatch.delattr(cls, attr)
+        else:
+
+            async def receive_json(self: Any) -> Any:  # reads something else now
+                return self._loads(await self._receive_payload())
+
+            monkeypatch.setattr(cls, attr, receive_json)
+    before = state()
+    with pytest.raises(UnsupportedLibraryError, match="nothing was patched") as info:
+        compat.install(compress="zstd-stream")
+    assert named in str(info.value)
+    assert state() == before and not compat.is_installed()
