@@ -75,7 +75,6 @@ class ShardManager:
         self._http = http
         self._own_http = http is None
         self.identify_queue: IdentifyQueue | None = identify_queue or identify_limiter
-        self._configure_queue = self.identify_queue is None
         if session_store is None and state_file:
             session_store = FileSessionStore(state_file)
         self.session_store = session_store
@@ -185,8 +184,8 @@ class ShardManager:
         if self.identify_queue is None:
             self.identify_queue = IdentifyLimiter(int(limits.get("max_concurrency") or 1),
                                                   self.identify_period, sleep=self._sleep)
-        if self._configure_queue:
-            await self.identify_queue.configure(limits, self._refresh_limits)
+        # every queue takes the limits (budget, max_concurrency) and how to re-read them
+        await self.identify_queue.configure(limits, self._refresh_limits)
         for i in sorted(ids, key=lambda i: (self.identify_queue.bucket(i), i)):
             await self._launch(i)
 
