@@ -24,6 +24,7 @@ import mijcodec
 
 from .errors import GatewayAuthError, GatewayClosedFatal
 from .manager import ShardManager, parse_shard_ids
+from .stores import load_sessions, save_sessions
 from .policy import FATAL_CLOSE_CODES
 from .protocols import DispatchRecord
 from .ratelimit import Backoff, MemoryIdentifyQueue
@@ -242,7 +243,10 @@ class StdoutSink:
         self.count = 0
         self.broken = False
         self._loop = asyncio.get_running_loop()
-        self._chunks: collections.deque[bytes] = collections.deque()
+        # (line, shard, session, seq) waiting for the writer thread
+        self._chunks: collections.deque[tuple[bytes, int, str | None, int]] = collections.deque()
+        #: per shard: (session, seq) of the first line that never reached stdout
+        self.unwritten: dict[int, tuple[str | None, int]] = {}
         self._pending = 0
         self._cond = threading.Condition()
         self._closing = False
@@ -268,7 +272,7 @@ class StdoutSink:
             obj["d"] = orjson.loads(record.raw_d)
         line = orjson.dumps(obj) + b"\n"
         with self._cond:
-            self._chunks.append(line)
+            self._chunks.append((line, record.shard_id, record.session_id, record.seq))
             self._pending += len(line)
             self._cond.notify()
         self.count += 1
@@ -286,14 +290,18 @@ class StdoutSink:
                     self._cond.wait()
                 if not self._chunks:
                     return
-                data = b"".join(self._chunks)
+                batch = list(self._chunks)
                 self._chunks.clear()
+            data = b"".join(c[0] for c in batch)
             try:
                 view = memoryview(data)
                 while view:
                     n = os.write(self.fd, view)
                     view = view[n:]
             except OSError:  # EPIPE (closed reader), EBADF...
+                with self._cond:
+                    self._note_unwritten(batch + list(self._chunks))
+                    self._chunks.clear()
                 self._loop.call_soon_threadsafe(self._broken)
                 return
             with self._cond:
@@ -301,6 +309,10 @@ class StdoutSink:
                 drained = self._pending < self.low
             if drained:
                 self._loop.call_soon_threadsafe(self._writable.set)
+
+    def _note_unwritten(self, chunks: list) -> None:
+        for _, shard_id, session_id, seq in chunks:
+            self.unwritten.setdefault(shard_id, (session_id, seq))
 
     def _broken(self) -> None:
         if not self.broken:
@@ -316,6 +328,21 @@ class StdoutSink:
         deadline = time.monotonic() + timeout
         while self._thread.is_alive() and time.monotonic() < deadline:
             await asyncio.sleep(0.02)
+        with self._cond:  # a reader that never read them: they were not printed
+            self._note_unwritten(list(self._chunks))
+            self._chunks.clear()
+
+    def correct_state_file(self, path: str) -> None:
+        """Move each saved seq back before the first line that never reached stdout, so the
+        next run prints it (the gateway replays from the saved seq)."""
+        if not self.unwritten:
+            return
+        states = load_sessions(path)
+        for shard_id, (session_id, seq) in self.unwritten.items():
+            state = states.get(shard_id)
+            if state is not None and state.session_id == session_id and state.seq is not None:
+                state.seq = min(state.seq, seq - 1)
+        save_sessions(path, [states[i] for i in sorted(states)])
 
 
 # ---------------------------------------------------------------------------- run
@@ -389,6 +416,8 @@ async def _run(args: argparse.Namespace, checked: dict) -> int:
             await asyncio.gather(runner, return_exceptions=True)
         await manager.close(keep_sessions=keep)
         await out.close()
+        if keep and not out.broken:  # a closed reader is gone: what it missed is not ours
+            out.correct_state_file(args.state_file)
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.remove_signal_handler(sig)
         if out.broken:  # nothing may try to flush into the closed pipe at exit
@@ -424,7 +453,7 @@ async def _demo(args: argparse.Namespace) -> int:
     sim = GatewaySimulator(heartbeat_interval=interval, shards=args.shards,
                            max_concurrency=min(2, args.shards), seed=seed)
     sim.replay_overlap = 3  # replays overlap what was delivered: de-duplication by seq shows
-    sim.keep_payloads = 20_000  # per session: enough to replay, bounded for a long demo
+    sim.trim_acknowledged = True  # memory bounded by what the shards have not acknowledged
     await sim.start()
     verifier = DeliveryVerifier()
 

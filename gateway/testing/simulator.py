@@ -88,16 +88,27 @@ class ClientPayload:
 
 @dataclass
 class SimEvent:
+    """One logged dispatch; ``d`` is kept as its JSON text (``raw``), compact for long runs."""
+
     seq: int
     t: str
-    d: Any
+    raw: bytes
+
+    @classmethod
+    def make(cls, seq: int, t: str, d: Any) -> "SimEvent":
+        return cls(seq, t, _dumps(d))
+
+    @property
+    def d(self) -> Any:
+        return json.loads(self.raw)
 
 
 @dataclass
 class SimSession:
     """One session's event log.  ``events`` holds the kept events (``events[i].seq ==
     base + i + 1``); with the simulator's ``keep_payloads`` only the newest are kept (a
-    RESUME from before them gets op 9 ``false``, like Discord's bounded replay buffer), while
+    RESUME from before them gets op 9 ``false``), and with ``trim_acknowledged`` the events the
+    client acknowledged (heartbeat / RESUME ``seq``) are dropped, while
     ``seq`` and ``digest`` (a running hash of every ``(seq, t)``) cover the whole session, so
     delivery can still be verified in bounded memory (:class:`DeliveryVerifier`)."""
 
@@ -121,8 +132,15 @@ class SimSession:
         i = seq - self.base - 1
         return self.events[i] if 0 <= i < len(self.events) else None
 
+    def trim(self, upto: int) -> None:
+        """Forget the payloads of events ``<= upto`` (they stay in ``seq`` and ``digest``)."""
+        cut = min(upto - self.base, len(self.events))
+        if cut > 0:
+            del self.events[:cut]
+            self.base += cut
+
     def append(self, t: str, d: Any) -> SimEvent:
-        ev = SimEvent(self.seq + 1, t, d)
+        ev = SimEvent.make(self.seq + 1, t, d)
         self.events.append(ev)
         self.digest = hash((self.digest, ev.seq, t))
         if self.keep is not None and len(self.events) > 2 * self.keep:
@@ -176,7 +194,7 @@ class SimConnection:
         self.received: list[ClientPayload] = []
         # (op, t, s) as sent; bounded with the simulator's keep_payloads
         self.sent_ops: collections.deque[tuple[int, str | None, int | None]] = \
-            collections.deque(maxlen=sim.keep_payloads)
+            collections.deque(maxlen=sim.keep_payloads or (10_000 if sim.trim_acknowledged else None))
         self.opened_at = time.monotonic()
         self.closed_at: float | None = None
         self.client_close_code: int | None = None  # code the client closed with
@@ -188,8 +206,10 @@ class SimConnection:
     def open(self) -> bool:
         return not self.ws.closed
 
-    async def send_payload(self, obj: dict, *, corrupt: bool = False) -> None:
-        payload = _dumps(obj)
+    async def send_payload(self, obj: dict, *, corrupt: bool = False,
+                           payload: bytes | None = None) -> None:
+        if payload is None:
+            payload = _dumps(obj)
         async with self.lock:
             if self.ws.closed:
                 return
@@ -234,7 +254,8 @@ class SimConnection:
         if self.sim._corrupt_next > 0:
             self.sim._corrupt_next -= 1
             corrupt = True
-        await self.send_payload({"t": ev.t, "s": ev.seq, "op": 0, "d": ev.d}, corrupt=corrupt)
+        payload = b'{"t":%s,"s":%d,"op":0,"d":%s}' % (_dumps(ev.t), ev.seq, ev.raw)
+        await self.send_payload({"t": ev.t, "s": ev.seq, "op": 0}, corrupt=corrupt, payload=payload)
 
     async def writer(self) -> None:
         """Writes the session's events in sequence order, each at most once per connection."""
@@ -309,6 +330,8 @@ class GatewaySimulator:
         self.session_start_reset_after = 14_400_000  # ms
         self.replay_overlap = 0  # RESUME replays this many already-acknowledged events again
         self.keep_payloads: int | None = None  # per session: keep only the newest N payloads
+        # forget payloads the client acknowledged (heartbeat d, RESUME seq) minus replay_overlap
+        self.trim_acknowledged = False
         self._corrupt_next = 0
 
         # records
@@ -592,6 +615,9 @@ class GatewaySimulator:
             await conn.close(4001)
             return
         if op == 1:
+            if self.trim_acknowledged and conn.session is not None and isinstance(d, int) \
+                    and conn.session.conn is conn:
+                conn.session.trim(d - self.replay_overlap)
             if self.drop_all_acks:
                 return
             if self.ack_drop > 0:
@@ -634,6 +660,12 @@ class GatewaySimulator:
             return
         self._session_counter += 1
         sid = f"sim{self._session_counter:04d}{self.rng.getrandbits(40):010x}"
+        if self.keep_payloads is not None or self.trim_acknowledged:
+            # ended sessions of this shard: only seq and digest are needed
+            for old in self.sessions.values():
+                if not old.valid and old.shard == list(shard) and old.events:
+                    old.base += len(old.events)
+                    old.events = []
         session = SimSession(sid, d["token"], list(shard), intents, keep=self.keep_payloads)
         self.sessions[sid] = session
         conn.session = session
@@ -667,6 +699,8 @@ class GatewaySimulator:
         replay_from = max(0, (seq if isinstance(seq, int) else 0) - self.replay_overlap)
         if self.refuse_resume or session is None or not session.valid or \
                 (session.base and replay_from < session.base):  # beyond the replay buffer
+            if session is not None and session.base and replay_from < session.base:
+                session.valid = False
             await asyncio.sleep(0)
             await conn.send_payload(self._envelope(9, False))
             return

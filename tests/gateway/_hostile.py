@@ -123,6 +123,12 @@ class HostileGateway:
             if not ws.closed:
                 await self._write_from(ws, len(self.log) - 1)
 
+    async def invalidate(self, resumable: bool = False) -> None:
+        """Op 9 on the identified / resumed connections."""
+        for ws in list(self._active):
+            if not ws.closed:
+                await self._send(ws, 9, resumable)
+
     async def close_live(self, code: int = 4000) -> None:
         for ws in list(self._live):
             await ws.close(code=code)

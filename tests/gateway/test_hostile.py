@@ -194,14 +194,22 @@ async def test_identifies_after_start_count_against_the_budget():
     async with HostileGateway(session_start_remaining=2) as hg:
         store = MemorySessionStore()
         mgr = ShardManager(hg.TOKEN, api_url=hg.api_url, compress="none", close_timeout=0.5,
-                           session_store=store, invalid_session_delay=lambda: 0.01)
+                           session_store=store, identify_period=0.0,
+                           invalid_session_delay=lambda: 0.01, min_connect_interval=0.0)
         await mgr.start()
-        shard = mgr.shards[0]
+        shard, queue = mgr.shards[0], mgr.identify_queue
         await shard.wait_until_ready(3)
-        assert mgr.identify_queue.remaining == 1
-        hg.log.clear()
-        await mgr.close(1000 == 1000 and False)  # keep_sessions=False: close(1000)
-        assert store.states == {}  # close(1000) forgot the session
+        assert queue.remaining == 1 and hg.session_start_remaining == 1
+        await hg.invalidate(False)  # op 9 false: a second IDENTIFY, the last of the budget
+        await asyncio.sleep(0.3)
+        await shard.wait_until_ready(3)
+        assert len(hg.identifies()) == 2 and queue.remaining == 0
+        await hg.invalidate(False)  # the third: budget used up -> re-read (still 0) -> wait
+        await asyncio.sleep(0.5)
+        assert len(hg.identifies()) == 2
+        assert hg.gateway_bot_requests == 2 and queue.waits and queue.waits[0] > 3000
+        await asyncio.wait_for(mgr.close(keep_sessions=False), 3)  # close(1000)
+        assert store.states == {}  # the session is forgotten, not saved
         assert shard.session_state().session_id is None
 
 
