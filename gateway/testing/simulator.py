@@ -185,7 +185,7 @@ class SimConnection:
         self.query = dict(request.query)
         compress = request.query.get("compress") or None
         self.compress = compress
-        self.encoder = _Encoder(compress, spacebar=sim.spacebar)
+        self.encoder: _Encoder | None = _Encoder(compress, spacebar=sim.spacebar)
         self.session: SimSession | None = None
         self.ready = False  # identified/resumed: dispatches flow
         self.sent_upto = 0  # last session seq written on this connection
@@ -194,7 +194,7 @@ class SimConnection:
         self.received: list[ClientPayload] = []
         # (op, t, s) as sent; bounded with the simulator's keep_payloads
         self.sent_ops: collections.deque[tuple[int, str | None, int | None]] = \
-            collections.deque(maxlen=sim.keep_payloads or (10_000 if sim.trim_acknowledged else None))
+            collections.deque(maxlen=sim.keep_payloads or (1_000 if sim.trim_acknowledged else None))
         self.opened_at = time.monotonic()
         self.closed_at: float | None = None
         self.client_close_code: int | None = None  # code the client closed with
@@ -211,7 +211,7 @@ class SimConnection:
         if payload is None:
             payload = _dumps(obj)
         async with self.lock:
-            if self.ws.closed:
+            if self.ws.closed or self.encoder is None:
                 return
             if corrupt:
                 data = self._garbage()
@@ -585,6 +585,7 @@ class GatewaySimulator:
             writer.cancel()
             conn.wakeup.set()
             self._tasks.discard(writer)
+            conn.encoder = None  # a compression context holds megabytes; the record stays
         return ws
 
     async def _on_client_message(self, conn: SimConnection, data: str | bytes) -> None:
