@@ -11,6 +11,7 @@ from typing import Any, Callable, Iterable
 
 import aiohttp
 
+from .errors import GatewayError
 from .protocols import EventSink, IdentifyQueue, SessionState, SessionStore
 from .ratelimit import IdentifyLimiter
 from .shard import DEFAULT_API_URL, Shard, fetch_gateway_bot
@@ -54,8 +55,9 @@ class ShardManager:
     (default: a :class:`~gateway.stores.FileSessionStore` on ``state_file`` when given, so a
     restarted process RESUMEs), ``sink``.  Parts passed in are the caller's to close.
 
-    :meth:`add_shard` / :meth:`remove_shard` change the running set (a lease loop drives them);
-    once they were used, :meth:`run` returns only on :meth:`close` or a fatal close."""
+    :meth:`add_shard` / :meth:`remove_shard` change the running set (a lease loop drives them;
+    start such a manager with ``shard_ids=[]``); once they were used (or with ``shard_ids=[]``),
+    :meth:`run` returns only on :meth:`close` or a fatal close."""
 
     def __init__(self, token: str, *, intents: int = 0, api_url: str = DEFAULT_API_URL,
                  shard_count: int | None = None, shard_ids: Iterable[int] | None = None,
@@ -88,7 +90,8 @@ class ShardManager:
         self._tasks: dict[int, asyncio.Task] = {}
         self._started = False
         self._start_task: asyncio.Future | None = None
-        self._dynamic = False
+        # shard_ids=[]: the running set is driven by add_shard/remove_shard (a lease loop)
+        self._dynamic = self.shard_ids == []
         self._closed = asyncio.Event()
         self._changed = asyncio.Event()
 
@@ -201,6 +204,8 @@ class ShardManager:
         return shard
 
     async def _launch(self, shard_id: int) -> Shard:
+        if self._closed.is_set():
+            raise GatewayError("the shard manager is closed")
         shard = self._make_shard(shard_id)
         self.shards[shard_id] = shard
         self._tasks[shard_id] = shard.start()  # RESUMEs from the session store when it can

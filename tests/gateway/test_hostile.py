@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import json
 import logging
 import time
 
@@ -305,3 +306,19 @@ async def test_token_never_in_logs_repr_errors_or_state(caplog, tmp_path):
     assert len(texts) > 5
     assert not [t for t in texts if HostileGateway.TOKEN in t]
     assert PSessionState is SessionState
+
+
+@pytest.mark.parametrize("script", [{"hello": 0}, {"hello_missing": True}, {"op7_after_ready": True},
+                                    {"answer_identify": False}, {"ready_d": "x"}])
+async def test_cli_against_hostile_scripts_ends_on_time_and_bounds_connections(script):
+    from tests.gateway.test_cli import _gateway
+    async with HostileGateway(**script) as hg:
+        t0 = time.monotonic()
+        rc, out, err = await _gateway("run", "--token", hg.TOKEN, "--api-url", hg.api_url,
+                                      "--compress", "none", "--duration", "3", timeout=20)
+        assert rc == 0, err
+        assert time.monotonic() - t0 < 12
+        assert "Traceback" not in err and hg.TOKEN not in err + out
+        assert hg.max_rate() <= MAX_PER_S
+        seqs = [json.loads(line)["s"] for line in out.splitlines()]
+        assert seqs == sorted(set(seqs))  # never twice, in order
