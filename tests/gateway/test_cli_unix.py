@@ -159,7 +159,7 @@ async def test_session_start_wait_is_said_and_duration_counts_from_start():
     async with GatewaySimulator(heartbeat_interval=0.1) as sim:
         sim.session_start_remaining = 0
         t0 = time.monotonic()
-        rc, out, err = await _gateway(*_args(sim, "--duration", "1.5"))
+        rc, out, err = await _gateway(*_args(sim, "--duration", "2.5"))
         assert rc == 0, err
         assert time.monotonic() - t0 < 10
         assert "session_start_limit exhausted: waiting 14400s" in err
@@ -174,9 +174,12 @@ async def test_token_never_in_any_output_at_debug(tmp_path):
             await sim.send_reconnect()
             await sim.wait_ready(2, timeout=10)
             await sim.close(4000)
+            await sim.wait_ready(3, timeout=10)
+            for i in range(10):  # READY, 3 GUILD_CREATE, 2 RESUMED, then these: exit at 8
+                sim.dispatch("MESSAGE_CREATE", {"i": i})
         f = asyncio.ensure_future(faults())
         rc, out, err = await _gateway(*_args(sim, "-vv", "--full", "--state-file", str(state),
-                                             "--duration", "2.5"))
+                                             "--max-events", "8"), timeout=40)
         await f
         assert rc == 0, err
         assert "DEBUG" in err and len(sim.identifies) == 1 and len(sim.resumes) == 2

@@ -20,7 +20,7 @@ from gateway import (GatewayClosedFatal, GatewayError, MemoryIdentifyQueue, Memo
                      SessionState, Shard, ShardManager)
 from gateway.protocols import SessionState as PSessionState
 
-WINDOW = 2.5   # seconds a storm case runs
+WINDOW = 2.0   # seconds a storm case runs
 MAX_PER_S = 3  # connections in any 1 s window
 
 
