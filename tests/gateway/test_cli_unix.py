@@ -182,7 +182,8 @@ async def test_token_never_in_any_output_at_debug(tmp_path):
                                              "--max-events", "8"), timeout=40)
         await f
         assert rc == 0, err
-        assert "DEBUG" in err and len(sim.identifies) == 1 and len(sim.resumes) == 2
+        assert "DEBUG" in err, err
+        assert len(sim.identifies) == 1 and len(sim.resumes) == 2, err
         texts = [out, err, state.read_text()]
         rc, out, err = await _gateway("run", "--token", SECRET, "--api-url",
                                       "http://127.0.0.1:1/api/v10", "-vv")
@@ -193,3 +194,35 @@ async def test_token_never_in_any_output_at_debug(tmp_path):
         texts += [out, err]
     assert not [t for t in texts if SECRET in t]
     assert os.path.exists(state)
+
+
+async def test_stalled_stderr_never_blocks_the_loop():
+    import fcntl
+    r, w = os.pipe()
+    fcntl.fcntl(w, 1031, 4096)  # F_SETPIPE_SZ: a one-page pipe fills after ~50 lines
+    try:
+        async with GatewaySimulator(heartbeat_interval=0.1) as sim:
+            proc = await asyncio.create_subprocess_exec(
+                sys.executable, "-m", "gateway", *_args(sim, "-vv", "--max-events", "400"),
+                stdout=asyncio.subprocess.PIPE, stderr=w, env=_env(), cwd=str(ROOT))
+            os.close(w)
+            w = -1
+            await sim.wait_ready(1, timeout=10)
+            for _ in range(12):  # each reconnect writes several stderr lines nobody reads
+                await sim.send_reconnect()
+                await asyncio.sleep(0.15)
+            await sim.wait_for(lambda: sim.live_connections() and sim.latest.ready, 10)
+            conn = sim.latest
+            n = len(conn.heartbeats)
+            await asyncio.sleep(0.6)
+            assert len(conn.heartbeats) >= n + 3  # the loop runs although stderr is stuck
+            for i in range(400):
+                sim.dispatch("MESSAGE_CREATE", {"i": i})
+            out, _ = await asyncio.wait_for(proc.communicate(), 20)
+            assert proc.returncode == 0
+            seqs = [json.loads(line)["s"] for line in out.splitlines()]
+            assert seqs == list(range(1, 401))
+    finally:
+        if w != -1:
+            os.close(w)
+        os.close(r)
