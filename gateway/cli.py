@@ -49,7 +49,8 @@ stdout: one JSON object per line per dispatch, in order per shard:
   resumably, waits until the output drained, and RESUMEs (the gateway replays the events).
 stderr: lifecycle lines ("[shard 0] ready session_id=...", "[shard 0] disconnected code=4900 ..."),
   "[gateway] ..." lines (start, session-start-limit waits, why it stops), errors; -v adds log
-  lines (INFO), -vv DEBUG.  The token never appears in any output.
+  lines (INFO), -vv DEBUG.  stderr never blocks the connection either (beyond 10000 waiting
+  lines, lines are dropped and counted).  The token never appears in any output.
 --state-file FILE: sessions are loaded at start (RESUME instead of IDENTIFY) and saved whenever
   a session starts and at exit; the saved seq is the last event printed (or filtered out), so
   the next run with the same file continues without a gap.  With a state file every exit
