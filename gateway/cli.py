@@ -310,6 +310,7 @@ class StdoutSink:
                  on_done: Callable[[], None] = lambda: None) -> None:
         self.fd = fd
         self.full = full
+        self.wants_raw_d = full  # without --full, d is never parsed nor serialised
         self.wanted = wanted
         self.max_events = max_events
         self.high = high

@@ -991,6 +991,8 @@ class Shard:
 
     def _record(self, pkt: Any) -> DispatchRecord:
         raw_d = getattr(pkt, "raw_d", None)
+        if raw_d is None and not getattr(self.sink, "wants_raw_d", True):
+            raw_d = b""  # the sink said it reads the packet itself: no serialisation
         if raw_d is None:
             try:
                 raw_d = orjson.dumps(pkt.d)
