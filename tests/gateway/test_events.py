@@ -101,7 +101,8 @@ async def test_metrics(sim, shard_factory):
 async def test_backoff_grows_while_failing_and_resets_after_stable_connection(sim):
     dead = f"ws://127.0.0.1:{_free_port()}/gateway"
     shard = Shard(sim.token, gateway_url=dead, compress="zlib-stream",
-                  backoff=Backoff(base=0.02, cap=0.08, rng=lambda: 1.0), rng=lambda: 0.0)
+                  backoff=Backoff(base=0.02, cap=0.08, rng=lambda: 1.0), rng=lambda: 0.0,
+                  min_connect_interval=0.0)
     delays = []
     shard.on("reconnecting", lambda ev: delays.append(ev.delay))
     shard.start()
@@ -110,7 +111,8 @@ async def test_backoff_grows_while_failing_and_resets_after_stable_connection(si
         assert delays[:6] == [0.0, 0.02, 0.04, 0.08, 0.08, 0.08]
         shard.gateway_url = sim.gateway_url  # the gateway comes back
         await shard.wait_until_ready(3)
-        await sim.wait_for(lambda: shard.metrics.heartbeat_acks >= 1, 2)
+        acks = shard.metrics.heartbeat_acks  # stable = an ACK *after* the session started
+        await sim.wait_for(lambda: shard.metrics.heartbeat_acks > acks, 2)
         n = len(delays)
         await sim.close(4000)
         await sim.wait_ready(2)
@@ -132,3 +134,35 @@ async def test_cancelling_run_closes_the_connection(sim, shard_factory):
     await sim.wait_for(lambda: not conn.open, 2, "connection closed")
     assert conn.client_close_code not in (None, 1000)  # resumable close, not abandoned
     assert not shard._conn_tasks and not shard.running
+
+
+async def test_decoder_view_is_safe_and_state_is_explicit(sim, shard_factory):
+    from gateway import ShardState
+    sim.replay_overlap = 3  # replays repeat events the shard already has
+    shard = shard_factory()
+    assert shard.state is ShardState.IDLE
+    seen = []
+    shard.decoder.on("MESSAGE_CREATE", lambda ev: seen.append(ev.s))  # de-duplicated
+    for name in ("feed", "reset"):
+        try:
+            getattr(shard.decoder, name)
+        except AttributeError:
+            pass
+        else:
+            raise AssertionError(f"shard.decoder.{name} must not be reachable")
+    shard.start()
+    await shard.wait_until_ready(3)
+    assert shard.state is ShardState.ACTIVE
+    for i in range(5):
+        sim.dispatch("MESSAGE_CREATE", {"i": i})
+    await caught_up(sim, shard)
+    await sim.close(4000)  # RESUME replays 3 events already delivered
+    await sim.wait_ready(2)
+    sim.dispatch("MESSAGE_CREATE", {"i": 5})
+    await caught_up(sim, shard)
+    assert shard.metrics.duplicates >= 3
+    want = [s for s, t in session_log(sim) if t == "MESSAGE_CREATE"]
+    assert seen == want and len(seen) == 6
+    assert shard.decoder.payloads > 0 and shard.decoder.seq == shard.seq
+    await shard.close()
+    assert shard.state is ShardState.STOPPED
