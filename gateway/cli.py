@@ -81,6 +81,8 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--compress", choices=["zstd-stream", "zlib-stream", "none"], default=None)
     demo.add_argument("--seed", type=int, default=None)
     demo.add_argument("-v", "--verbose", action="store_true")
+    from .bridge_cli import add_parsers  # bridge, consume: Redis scale-out
+    add_parsers(sub)
     return p
 
 
@@ -90,6 +92,8 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO if args.verbose else logging.ERROR,
                         stream=sys.stderr, format="%(levelname)s %(name)s: %(message)s")
     try:
+        if hasattr(args, "async_main"):
+            return asyncio.run(args.async_main(args))
         if args.command == "run":
             return asyncio.run(_run(args, parser))
         return asyncio.run(_demo(args))
