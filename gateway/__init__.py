@@ -1,17 +1,26 @@
 """An asyncio Discord gateway client on aiohttp built on ``mijcodec``, with an embedded
 gateway simulator (:mod:`gateway.testing`) and a command line (``python -m gateway``)."""
+from .errors import (GatewayAuthError, GatewayClosedFatal, GatewayError, GatewayProtocolError,
+                     RequestRateLimited)
 from .manager import ShardManager, load_sessions, parse_shard_ids, save_sessions
-from .ratelimit import Backoff, IdentifyLimiter, SendLimiter
-from .shard import (DEFAULT_API_URL, FATAL_CLOSE_CODES, IDENTIFY_ANEW_CLOSE_CODES,
-                    GatewayAuthError, GatewayClosedFatal, GatewayError, GatewayEvent,
-                    LifecycleEvent, SessionState, Shard, ShardMetrics, classify_close,
-                    RECONNECT_CLOSE_CODE, ZOMBIE_CLOSE_CODE, default_compress,
-                    fetch_gateway_bot)
+from .policy import (CLOSE_CODE_POLICY, FATAL_CLOSE_CODES, IDENTIFY_ANEW_CLOSE_CODES,
+                     RECONNECT_CLOSE_CODE, ZOMBIE_CLOSE_CODE, CloseCode, ShardState,
+                     classify_close)
+from .protocols import (DispatchRecord, EventSink, IdentifyQueue, SessionState, SessionStore,
+                        ShardLeases)
+from .ratelimit import Backoff, IdentifyLimiter, MemoryIdentifyQueue, SendLimiter
+from .shard import (DEFAULT_API_URL, GatewayEvent, LifecycleEvent, Shard, ShardMetrics,
+                    default_compress, fetch_gateway_bot)
+from .stores import FileSessionStore, MemorySessionStore
 
 __all__ = [
     "Shard", "ShardManager", "GatewayEvent", "LifecycleEvent", "ShardMetrics", "SessionState",
-    "GatewayError", "GatewayClosedFatal", "GatewayAuthError", "FATAL_CLOSE_CODES",
-    "IDENTIFY_ANEW_CLOSE_CODES", "ZOMBIE_CLOSE_CODE", "RECONNECT_CLOSE_CODE", "DEFAULT_API_URL", "Backoff", "IdentifyLimiter", "SendLimiter",
+    "ShardState", "CloseCode", "CLOSE_CODE_POLICY",
+    "GatewayError", "GatewayClosedFatal", "GatewayAuthError", "GatewayProtocolError",
+    "RequestRateLimited", "FATAL_CLOSE_CODES", "IDENTIFY_ANEW_CLOSE_CODES", "ZOMBIE_CLOSE_CODE",
+    "RECONNECT_CLOSE_CODE", "DEFAULT_API_URL", "Backoff", "IdentifyLimiter",
+    "MemoryIdentifyQueue", "SendLimiter", "MemorySessionStore", "FileSessionStore",
+    "IdentifyQueue", "SessionStore", "ShardLeases", "EventSink", "DispatchRecord",
     "classify_close", "default_compress", "fetch_gateway_bot", "parse_shard_ids",
     "save_sessions", "load_sessions",
 ]

@@ -5,12 +5,17 @@ import asyncio
 import collections
 import random
 import time
-from typing import Awaitable, Callable
+import logging
+from typing import Any, Awaitable, Callable, Mapping
+
+from .protocols import LimitsRefresher
 
 Clock = Callable[[], float]
 Sleep = Callable[[float], Awaitable[None]]
 
-__all__ = ["SendLimiter", "IdentifyLimiter", "Backoff"]
+__all__ = ["SendLimiter", "MemoryIdentifyQueue", "IdentifyLimiter", "Backoff"]
+
+log = logging.getLogger("gateway.ratelimit")
 
 
 class SendLimiter:
@@ -68,22 +73,76 @@ class SendLimiter:
                 await self.sleep(delay if delay > 0 else 0.001)
 
 
-class IdentifyLimiter:
-    """IDENTIFY concurrency: shards share a bucket by ``shard_id % max_concurrency`` and each
-    bucket allows one IDENTIFY per ``period`` (5 s)."""
+class MemoryIdentifyQueue:
+    """The in-process :class:`~gateway.protocols.IdentifyQueue`.
+
+    IDENTIFY concurrency: shards share a bucket by ``shard_id % max_concurrency`` and each
+    bucket allows one IDENTIFY per ``period`` (5 s).  The daily budget: after
+    :meth:`configure` with ``/gateway/bot``'s ``session_start_limit`` every IDENTIFY counts
+    against ``remaining``; when it is used up the limit is re-read (``refresh``) and, if it is
+    still 0, :meth:`acquire` waits until ``reset_after`` has passed (``on_wait(seconds)`` is
+    called first, and a warning is logged).  Every wait is cancellable."""
 
     def __init__(self, max_concurrency: int = 1, period: float = 5.0, *,
-                 clock: Clock = time.monotonic, sleep: Sleep = asyncio.sleep) -> None:
+                 clock: Clock = time.monotonic, sleep: Sleep = asyncio.sleep,
+                 on_wait: Callable[[float], None] | None = None) -> None:
         self.max_concurrency = max(1, int(max_concurrency))
         self.period = period
         self.clock = clock
         self.sleep = sleep
+        self.on_wait = on_wait
+        self.total: int | None = None
+        self.remaining: int | None = None  # None: not configured, no budget is enforced
+        self._reset_at: float | None = None
+        self._refresh: LimitsRefresher | None = None
         self._last: dict[int, float] = {}
         self._locks: dict[int, asyncio.Lock] = {}
+        self._budget_lock = asyncio.Lock()
         self.log: list[tuple[float, int, int]] = []  # (time, bucket, shard_id) per grant
+        self.waits: list[float] = []  # budget waits, seconds
 
     def bucket(self, shard_id: int) -> int:
         return shard_id % self.max_concurrency
+
+    def _apply(self, limits: Mapping[str, Any]) -> None:
+        if limits.get("max_concurrency"):
+            self.max_concurrency = max(1, int(limits["max_concurrency"]))
+        if isinstance(limits.get("total"), int):
+            self.total = limits["total"]
+        if isinstance(limits.get("remaining"), int):
+            self.remaining = limits["remaining"]
+        reset_after = limits.get("reset_after")
+        if isinstance(reset_after, (int, float)):
+            self._reset_at = self.clock() + float(reset_after) / 1000.0
+
+    async def configure(self, session_start_limit: Mapping[str, Any],
+                        refresh: LimitsRefresher | None = None) -> None:
+        self._apply(session_start_limit or {})
+        if refresh is not None:
+            self._refresh = refresh
+
+    async def _take_budget(self) -> None:
+        async with self._budget_lock:
+            if self.remaining is None:
+                return
+            if self.remaining <= 0 and self._refresh is not None:
+                try:
+                    self._apply(await self._refresh())
+                except asyncio.CancelledError:
+                    raise
+                except Exception as exc:  # the wait below is the safe fallback
+                    log.warning("re-reading session_start_limit failed: %s", exc)
+            if self.remaining <= 0:
+                wait = max(0.0, (self._reset_at or self.clock()) - self.clock())
+                log.warning("session_start_limit exhausted (remaining 0): waiting %.1fs for "
+                            "the limit to reset before the next IDENTIFY", wait)
+                if self.on_wait is not None:
+                    self.on_wait(wait)
+                self.waits.append(wait)
+                await self.sleep(wait)
+                self.remaining = self.total if self.total else 1
+                self._reset_at = None
+            self.remaining -= 1
 
     async def acquire(self, shard_id: int) -> None:
         key = self.bucket(shard_id)
@@ -96,9 +155,14 @@ class IdentifyLimiter:
                     if wait <= 0:
                         break
                     await self.sleep(wait)
+            await self._take_budget()
             now = self.clock()
             self._last[key] = now
             self.log.append((now, key, shard_id))
+
+
+#: the name before the identify queue protocol existed
+IdentifyLimiter = MemoryIdentifyQueue
 
 
 class Backoff:

@@ -1,57 +1,68 @@
 """One gateway shard: an asyncio connection on aiohttp built on ``mijcodec.Decoder``.
 
-Guarantees: every dispatch of a session is delivered to handlers / iterators exactly once and
-in sequence order across reconnects, resumes, zombie kills and decompression errors (replays
-are de-duplicated by ``s``).  See ``gateway/README-section.md`` for the behaviour table.
+Guarantees: every dispatch of a session is delivered to handlers / iterators (and offered to
+the sink) exactly once and in sequence order across reconnects, resumes, zombie kills and
+decompression errors; ``seq`` only advances past an event once it was handed on, so an event
+that could not be handed on is replayed by the next RESUME instead of lost.  See the README's
+behaviour table.
+
+The parts, each in its own module:
+
+* :mod:`gateway.policy`: the shard states, the close-code table and :class:`Ending` (why a
+  connection ended and what follows) as data;
+* :mod:`gateway.heartbeat`: heartbeats, zombie detection, the event-loop watchdog;
+* :mod:`gateway.session`: session id, acknowledged seq, resume URL, de-duplication;
+* :mod:`gateway.subscriptions`: handlers, iterators and the delivery task;
+* this module: the connection loop (connect, HELLO, IDENTIFY/RESUME, read, end, reconnect
+  decision), sending, op 8 requests.
+
+The shard reads packets from the return value of ``Decoder.feed`` and dispatches by opcode
+itself instead of registering ``Decoder.on`` handlers: handlers run inside ``feed`` before the
+shard de-duplicated a replay or acknowledged the event (see :mod:`gateway.session` for why
+``Decoder.seq`` is not the shard's ``seq``).  The decoder is private (``shard.decoder`` is a
+read-only view: counters, compression, and ``on``/``off`` that register de-duplicated dispatch
+handlers on the shard), so nothing can observe a replayed duplicate.
 """
 from __future__ import annotations
 
 import asyncio
-import inspect
 import logging
 import random
 import sys
 import time
 from dataclasses import dataclass, field
-from typing import Any, AsyncIterator, Awaitable, Callable
+from typing import Any, AsyncIterator, Callable
 
 import aiohttp
+import orjson
 from yarl import URL
 
 import mijcodec
 from mijcodec import Decoder, Opcode, encode
 
+from .errors import (GatewayAuthError, GatewayClosedFatal, GatewayError, GatewayProtocolError,
+                     RequestRateLimited)
+from .heartbeat import Heartbeat, LoopWatchdog, validate_interval
+from .policy import (FATAL_CLOSE_CODES, IDENTIFY_ANEW_CLOSE_CODES, RECONNECT_CLOSE_CODE,
+                     ZOMBIE_CLOSE_CODE, Ending, Next, ShardState, classify_close)
+from .protocols import DispatchRecord, EventSink, IdentifyQueue, SessionState, SessionStore
 from .ratelimit import Backoff, IdentifyLimiter, SendLimiter
+from .session import SessionTracker
+from .subscriptions import (LIFECYCLE_EVENTS, Delivery, GatewayEvent, LifecycleEvent,
+                            Subscription)
 
 __all__ = [
-    "Shard", "GatewayEvent", "LifecycleEvent", "ShardMetrics", "SessionState",
-    "GatewayError", "GatewayClosedFatal", "GatewayAuthError", "FATAL_CLOSE_CODES",
-    "IDENTIFY_ANEW_CLOSE_CODES", "ZOMBIE_CLOSE_CODE", "RECONNECT_CLOSE_CODE",
-    "DEFAULT_API_URL", "default_compress", "fetch_gateway_bot", "classify_close",
+    "Shard", "GatewayEvent", "LifecycleEvent", "ShardMetrics", "SessionState", "ShardState",
+    "GatewayError", "GatewayClosedFatal", "GatewayAuthError", "GatewayProtocolError",
+    "RequestRateLimited", "FATAL_CLOSE_CODES", "IDENTIFY_ANEW_CLOSE_CODES", "ZOMBIE_CLOSE_CODE",
+    "RECONNECT_CLOSE_CODE", "DEFAULT_API_URL", "default_compress", "fetch_gateway_bot",
+    "classify_close", "LIFECYCLE_EVENTS",
 ]
 
 log = logging.getLogger("gateway.shard")
 
 DEFAULT_API_URL = "https://discord.com/api/v10"
 GATEWAY_VERSION = 10
-
-#: close codes after which the shard stops with :class:`GatewayClosedFatal` (no retry)
-FATAL_CLOSE_CODES: dict[int, str] = {
-    4004: "authentication failed",
-    4010: "invalid shard",
-    4011: "sharding required",
-    4012: "invalid API version",
-    4013: "invalid intents",
-    4014: "disallowed intents",
-}
-#: close codes after which the session is gone: reconnect and IDENTIFY anew
-IDENTIFY_ANEW_CLOSE_CODES: dict[int, str] = {4007: "invalid seq", 4009: "session timed out"}
-#: codes this client closes with; anything but 1000/1001 keeps the session resumable
-ZOMBIE_CLOSE_CODE = 4900
-RECONNECT_CLOSE_CODE = 4901
-
-LIFECYCLE_EVENTS = ("connected", "ready", "resumed", "disconnected", "reconnecting",
-                    "invalid_session", "zombie", "loop_blocked", "closed")
 
 
 def default_compress() -> str:
@@ -61,36 +72,6 @@ def default_compress() -> str:
         return "zstd-stream"
     except Exception:  # pragma: no cover - zstd is a dependency
         return "zlib-stream"
-
-
-class GatewayError(Exception):
-    """Base class of the gateway errors."""
-
-
-class GatewayClosedFatal(GatewayError):
-    """The gateway closed the connection with a code after which reconnecting is pointless."""
-
-    def __init__(self, code: int, reason: str = "", shard_id: int | None = None) -> None:
-        self.code = code
-        self.reason = reason
-        self.shard_id = shard_id
-        meaning = FATAL_CLOSE_CODES.get(code, "fatal close")
-        where = f"shard {shard_id}: " if shard_id is not None else ""
-        super().__init__(f"{where}gateway closed with {code} ({meaning}): {reason or '-'}")
-
-
-class GatewayAuthError(GatewayError):
-    """REST ``/gateway/bot`` refused the token (HTTP 401)."""
-
-
-def classify_close(code: int | None) -> str:
-    """``"fatal"``, ``"identify"`` (session gone) or ``"resume"`` for a close code from the
-    server (None = dropped connection)."""
-    if code in FATAL_CLOSE_CODES:
-        return "fatal"
-    if code in IDENTIFY_ANEW_CLOSE_CODES:
-        return "identify"
-    return "resume"
 
 
 def _ws_timeout_kwargs(close_timeout: float) -> dict:
@@ -108,73 +89,20 @@ def _bare_token(token: str) -> str:
 
 
 async def fetch_gateway_bot(http: aiohttp.ClientSession, api_url: str, token: str) -> dict:
-    """GET ``{api_url}/gateway/bot``."""
+    """GET ``{api_url}/gateway/bot``.  Errors never carry the token (only URL and status)."""
     url = api_url.rstrip("/") + "/gateway/bot"
     async with http.get(url, headers={"Authorization": _auth_header(token)}) as resp:
         if resp.status == 401:
             raise GatewayAuthError(f"GET {url}: 401 Unauthorized (bad token)")
-        resp.raise_for_status()
-        return await resp.json(content_type=None)
-
-
-# ---------------------------------------------------------------------------- data types
-class GatewayEvent:
-    """A dispatch (op 0) as delivered to handlers and iterators."""
-
-    __slots__ = ("shard_id", "t", "s", "packet")
-
-    def __init__(self, shard_id: int, packet: Any) -> None:
-        self.shard_id = shard_id
-        self.packet = packet
-        self.t: str | None = packet.t
-        self.s: int | None = packet.s
-
-    @property
-    def d(self) -> Any:
-        return self.packet.d
-
-    @property
-    def raw(self) -> bytes:
-        return self.packet.raw
-
-    def __repr__(self) -> str:
-        return f"<GatewayEvent shard={self.shard_id} t={self.t} s={self.s}>"
-
-
-@dataclass
-class LifecycleEvent:
-    """``connected``, ``ready``, ``resumed``, ``disconnected`` (code, reason, by), ``reconnecting``
-    (resume, delay, why), ``invalid_session`` (resumable), ``zombie``, ``loop_blocked`` (lag),
-    ``closed``."""
-
-    name: str
-    shard_id: int
-    data: dict = field(default_factory=dict)
-
-    def __getattr__(self, item: str) -> Any:
+        if resp.status >= 400:
+            raise GatewayError(f"GET {url}: HTTP {resp.status} {resp.reason or ''}".rstrip())
         try:
-            return self.__dict__["data"][item]
-        except KeyError:
-            raise AttributeError(item) from None
-
-
-@dataclass
-class SessionState:
-    """What a restarted process needs to RESUME instead of IDENTIFY."""
-
-    shard_id: int
-    shard_count: int
-    session_id: str | None
-    seq: int | None
-    resume_gateway_url: str | None
-
-    def to_dict(self) -> dict:
-        return dict(self.__dict__)
-
-    @classmethod
-    def from_dict(cls, d: dict) -> "SessionState":
-        return cls(int(d["shard_id"]), int(d["shard_count"]), d.get("session_id"), d.get("seq"),
-                   d.get("resume_gateway_url"))
+            info = await resp.json(content_type=None)
+        except ValueError as exc:
+            raise GatewayError(f"GET {url}: the answer is not JSON ({exc})") from None
+        if not isinstance(info, dict) or not isinstance(info.get("url"), str):
+            raise GatewayError(f"GET {url}: the answer has no gateway url")
+        return info
 
 
 @dataclass
@@ -191,10 +119,13 @@ class ShardMetrics:
     invalid_sessions: int = 0
     zombies: int = 0
     codec_errors: int = 0
+    protocol_errors: int = 0              # bad HELLO / READY from the server
+    ready_timeouts: int = 0
     resume_url_fallbacks: int = 0
     dispatches: int = 0                   # delivered (after de-duplication)
     duplicates: int = 0                   # replayed dispatches dropped
     seq_gaps: int = 0
+    sink_full: int = 0                    # sink.offer() said no: closed, waited, resumed
     payloads_in: int = 0
     bytes_in: int = 0                     # on the wire (compressed)
     bytes_decompressed: int = 0
@@ -209,53 +140,119 @@ class ShardMetrics:
         return self.bytes_decompressed / self.bytes_in if self.bytes_in else None
 
 
-@dataclass
-class _Outcome:
-    kind: str                 # "resume" | "identify" | "fatal" | "stop"
-    why: str
-    send_code: int | None = RECONNECT_CLOSE_CODE   # code we close with (None: server closed)
-    code: int | None = None   # close code received
-    reason: str = ""
-    delay: float | None = None  # fixed delay (op 9) instead of the backoff
-    immediate: bool = False
+class DecoderView:
+    """``shard.decoder``: the shard's decoder, read-only.  ``on(name, fn)``/``off`` register
+    de-duplicated dispatch handlers on the shard (``Shard.on``); opcode handlers, ``feed`` and
+    ``reset`` belong to the shard alone."""
+
+    def __init__(self, shard: "Shard") -> None:
+        self._shard = shard
+
+    @property
+    def compress(self) -> str | None:
+        return self._shard._decoder.compress
+
+    @property
+    def seq(self) -> int | None:
+        """The shard's acknowledged seq (not the decoder's last-seen one)."""
+        return self._shard.seq
+
+    def __getattr__(self, name: str) -> Any:
+        if name in ("payloads", "bytes_in", "bytes_out", "max_payload_size", "poisoned",
+                    "buffer_size"):
+            return getattr(self._shard._decoder, name)
+        raise AttributeError(f"shard.decoder has no {name!r}: the shard feeds its decoder")
+
+    def on(self, key: str, handler: Callable | None = None) -> Any:
+        if not isinstance(key, str):
+            raise TypeError("shard.decoder.on takes a dispatch name; opcodes belong to the shard")
+        return self._shard.on(key, handler)
+
+    def off(self, key: str, handler: Callable | None = None) -> None:
+        self._shard.off(key, handler)
 
 
-class _Control(Exception):
-    def __init__(self, outcome: _Outcome) -> None:
-        self.outcome = outcome
+class _MemberRequests:
+    """Op 8 requests in flight, matched by nonce to GUILD_MEMBERS_CHUNK and RATE_LIMITED."""
+
+    def __init__(self, shard_id: int) -> None:
+        self.shard_id = shard_id
+        self.pending: dict[str, tuple[asyncio.Future, dict[int, list]]] = {}
+
+    def open(self, nonce: str) -> asyncio.Future:
+        fut = asyncio.get_running_loop().create_future()
+        self.pending[nonce] = (fut, {})
+        return fut
+
+    def discard(self, nonce: str) -> None:
+        self.pending.pop(nonce, None)
+
+    def on_chunk(self, pkt: Any) -> None:
+        try:
+            d = pkt.d
+        except mijcodec.CodecError as exc:
+            log.warning("shard %d: GUILD_MEMBERS_CHUNK s=%s does not parse: %s (delivered as is)",
+                        self.shard_id, pkt.s, exc)
+            return
+        if not isinstance(d, dict):
+            return
+        entry = self.pending.get(d.get("nonce"))  # type: ignore[arg-type]
+        if entry is None:
+            return
+        fut, chunks = entry
+        index, count = d.get("chunk_index", 0), d.get("chunk_count", 1)
+        if isinstance(index, bool) or not isinstance(index, int) or \
+                isinstance(count, bool) or not isinstance(count, int):
+            if not fut.done():
+                fut.set_exception(GatewayProtocolError(
+                    f"GUILD_MEMBERS_CHUNK with chunk_index={index!r} chunk_count={count!r}"))
+            return
+        members = d.get("members")
+        chunks[index] = members if isinstance(members, list) else []
+        if len(chunks) >= count and not fut.done():
+            fut.set_result([m for i in sorted(chunks) for m in chunks[i]])
+
+    def on_rate_limited(self, pkt: Any) -> None:
+        try:
+            d = pkt.d
+        except mijcodec.CodecError:
+            return
+        if not isinstance(d, dict):
+            return
+        meta = d.get("meta") if isinstance(d.get("meta"), dict) else {}
+        entry = self.pending.get(meta.get("nonce"))  # type: ignore[arg-type]
+        retry = d.get("retry_after")
+        retry_after = float(retry) if isinstance(retry, (int, float)) and not isinstance(retry, bool) else 0.0
+        log.warning("shard %d: gateway rate limited op %s (retry after %.3fs)", self.shard_id,
+                    d.get("opcode"), retry_after)
+        if entry is not None and not entry[0].done():
+            entry[0].set_exception(RequestRateLimited(d.get("opcode") or 8, retry_after, meta))
+
+    def fail_all(self, exc: Exception) -> None:
+        for fut, _ in self.pending.values():
+            if not fut.done():
+                fut.set_exception(exc)
+        self.pending.clear()
 
 
-class _Subscription:
-    def __init__(self, shard: "Shard", names: frozenset[str] | None, lifecycle: bool) -> None:
-        self.shard = shard
-        self.names = names
-        self.lifecycle = lifecycle
-        self.queue: asyncio.Queue = asyncio.Queue()
-        self.ended = False
-        shard._subscribers.append(self)
+class _Connection:
+    """What lives exactly as long as one websocket."""
 
-    def wants(self, item: Any) -> bool:
-        if isinstance(item, LifecycleEvent):
-            return self.lifecycle
-        return self.names is None or item.t in self.names
+    def __init__(self, url: str, on_resume_url: bool) -> None:
+        self.url = url
+        self.on_resume_url = on_resume_url
+        self.ws: aiohttp.ClientWebSocketResponse | None = None
+        self.ending: asyncio.Future = asyncio.get_running_loop().create_future()
+        self.tasks: set[asyncio.Task] = set()
+        self.heartbeat: Heartbeat | None = None
+        self.established_at: float | None = None
+        self.acks_at_established = 0
+        self.progress_at = time.monotonic()  # last READY/RESUMED progress (any dispatch)
+        self.session_started = False
 
-    def __aiter__(self) -> "_Subscription":
-        return self
-
-    async def __anext__(self) -> Any:
-        if self.ended:
-            raise StopAsyncIteration
-        item = await self.queue.get()
-        if item is None:
-            self.ended = True
-            if self in self.shard._subscribers:
-                self.shard._subscribers.remove(self)
-            raise StopAsyncIteration
-        return item
-
-    def close(self) -> None:
-        if self in self.shard._subscribers:
-            self.shard._subscribers.remove(self)
+    def end(self, ending: Ending) -> None:
+        if not self.ending.done():
+            self.ending.set_result(ending)
 
 
 # ---------------------------------------------------------------------------- the shard
@@ -264,9 +261,17 @@ class Shard:
 
     ``await shard.run()`` connects and keeps the session alive until :meth:`close` (returns)
     or a fatal close code (raises :class:`GatewayClosedFatal`).  ``shard.start()`` runs it as a
-    task.  Time-related behaviour is injectable for tests: ``rng`` (first-beat jitter and
-    backoff jitter), ``invalid_session_delay`` (op 9 wait, default uniform 1-5 s),
-    ``backoff``, ``identify_limiter``, ``send_limiter``.
+    task (a second call returns the same task).  Time-related behaviour is injectable for
+    tests: ``rng`` (first-beat jitter and backoff jitter), ``invalid_session_delay`` (op 9
+    wait, default uniform 1-5 s), ``backoff``, ``identify_queue`` (alias ``identify_limiter``),
+    ``send_limiter``, and the timeouts (``connect_timeout``, ``hello_timeout``,
+    ``ready_timeout``, ``close_timeout``, ``stable_after``, ``min_connect_interval``,
+    ``heartbeat_interval_range``).
+
+    Pluggable parts (:mod:`gateway.protocols`): ``identify_queue`` is awaited before every
+    IDENTIFY; ``session_store`` is loaded at start, saved when a session is established and
+    when the shard stops resumably, cleared when the session is gone; ``sink.offer(record)`` is
+    called for every dispatch before its ``s`` is acknowledged.
     """
 
     def __init__(self, token: str, *, shard_id: int = 0, shard_count: int = 1,
@@ -279,21 +284,28 @@ class Shard:
                  rng: Callable[[], float] | None = None,
                  invalid_session_delay: Callable[[], float] | None = None,
                  backoff: Backoff | None = None,
-                 identify_limiter: IdentifyLimiter | None = None,
+                 identify_limiter: IdentifyQueue | None = None,
                  send_limiter: SendLimiter | None = None,
                  stable_after: float = 5.0, connect_timeout: float = 10.0,
                  close_timeout: float = 2.0, hello_timeout: float = 20.0,
+                 ready_timeout: float = 30.0, min_connect_interval: float = 0.5,
+                 heartbeat_interval_range: tuple[float, float] = (0.01, 600.0),
                  loop_block_threshold: float | None = None,
-                 max_payload_size: int | None = None) -> None:
+                 max_payload_size: int | None = None,
+                 identify_queue: IdentifyQueue | None = None,
+                 session_store: SessionStore | None = None,
+                 sink: EventSink | None = None) -> None:
         if not 50 <= large_threshold <= 250:
             raise ValueError("large_threshold must be in 50..250")
         if not 0 <= shard_id < shard_count:
             raise ValueError("shard_id must be in [0, shard_count)")
+        if isinstance(intents, bool) or not isinstance(intents, int) or intents < 0:
+            raise ValueError("intents must be a non-negative int")
         if compress == "default":
             compress = default_compress()
         if compress == "none":
             compress = None
-        self.token = token
+        self._token = token
         self.shard_id = shard_id
         self.shard_count = shard_count
         self.intents = intents
@@ -309,55 +321,74 @@ class Shard:
         self._rng = rng if rng is not None else (lambda: random.random())
         self._invalid_session_delay = invalid_session_delay or (lambda: 1.0 + 4.0 * random.random())
         self.backoff = backoff or Backoff(rng=self._rng)
-        self.identify_limiter = identify_limiter or IdentifyLimiter(1)
+        self.identify_queue: IdentifyQueue = identify_queue or identify_limiter or IdentifyLimiter(1)
         # 120 / 60 s, measured over 61 s: arrival-time jitter must not let two bursts of
         # sends fall into one of the server's 60 s windows
         self.send_limiter = send_limiter or SendLimiter(120, 61.0, reserved=10)
+        self.session_store = session_store
+        self.sink = sink
         self.stable_after = stable_after
         self.connect_timeout = connect_timeout
         self.close_timeout = close_timeout
         self.hello_timeout = hello_timeout
+        self.ready_timeout = ready_timeout
+        self.min_connect_interval = min_connect_interval
+        self.heartbeat_interval_range = heartbeat_interval_range
         self.loop_block_threshold = loop_block_threshold
 
         kw = {} if max_payload_size is None else {"max_payload_size": max_payload_size}
-        self.decoder = Decoder(compress, **kw)
-        self.decoder.on(Opcode.HELLO, self._on_hello)
-        self.decoder.on(Opcode.HEARTBEAT, self._on_heartbeat_request)
-        self.decoder.on(Opcode.HEARTBEAT_ACK, self._on_heartbeat_ack)
-        self.decoder.on(Opcode.RECONNECT, self._on_reconnect)
-        self.decoder.on(Opcode.INVALIDATE_SESSION, self._on_invalid_session)
-        self.decoder.on(Opcode.DISPATCH, self._on_dispatch)
+        self._decoder = Decoder(compress, **kw)
+        self.decoder = DecoderView(self)
 
-        # session
-        self.session_id: str | None = None
-        self.seq: int | None = None
-        self.resume_gateway_url: str | None = None
-        self._resume_url_failed = False
+        self.session = SessionTracker(shard_id, shard_count)
         if session is not None:
             self.restore(session)
-
         self.metrics = ShardMetrics()
-        self._handlers: dict[str, list[Callable]] = {}
-        self._subscribers: list[_Subscription] = []
-        self._queue: asyncio.Queue | None = None
-        self._handler_tasks: set[asyncio.Task] = set()
-        self._conn_tasks: set[asyncio.Task] = set()
-        self._ws: aiohttp.ClientWebSocketResponse | None = None
-        self._outcome: asyncio.Future | None = None
-        self._established: asyncio.Event | None = None
-        self._stop: asyncio.Event | None = None
-        self._run_task: asyncio.Task | None = None
-        self._stop_code = 1000
-        self._heartbeat_interval: float | None = None
-        self._ack_pending = False
-        self._last_beat: float | None = None
-        self._conn_established_at: float | None = None
-        self._conn_acks = 0
-        self._member_requests: dict[str, tuple[asyncio.Future, dict[int, list]]] = {}
+        self.delivery = Delivery(shard_id)
+        self._members = _MemberRequests(shard_id)
         self._nonce_counter = 0
+
+        self.state = ShardState.IDLE
+        self._conn: _Connection | None = None
+        self._run_task: asyncio.Task | None = None
+        self._stop = asyncio.Event()
+        self._established = asyncio.Event()
+        self._stopped = asyncio.Event()
+        self._stop_code = 1000
+        self._sink_blocked = False
+        self._last_connect_at: float | None = None
         self.running = False
-        self._closing = False
         self.fatal: GatewayClosedFatal | None = None
+
+    def __repr__(self) -> str:
+        return (f"<Shard {self.shard_id}/{self.shard_count} state={self.state.value} "
+                f"session={self.session_id} seq={self.seq}>")
+
+    # ------------------------------------------------------------------ session shortcuts
+    @property
+    def token(self) -> str:
+        return self._token
+
+    @property
+    def session_id(self) -> str | None:
+        return self.session.session_id
+
+    @property
+    def seq(self) -> int | None:
+        return self.session.seq
+
+    @property
+    def resume_gateway_url(self) -> str | None:
+        return self.session.resume_gateway_url
+
+    @property
+    def identify_limiter(self) -> IdentifyQueue:
+        """The name before the identify queue protocol existed."""
+        return self.identify_queue
+
+    @identify_limiter.setter
+    def identify_limiter(self, value: IdentifyQueue) -> None:
+        self.identify_queue = value
 
     # ------------------------------------------------------------------ public: events
     def on(self, name: str, fn: Callable | None = None) -> Any:
@@ -369,19 +400,17 @@ class Shard:
                 self.on(name, f)
                 return f
             return deco
-        self._handlers.setdefault(name, []).append(fn)
+        self.delivery.on(name, fn)
         return fn
 
     def off(self, name: str, fn: Callable | None = None) -> None:
-        if fn is None:
-            self._handlers.pop(name, None)
-        else:
-            self._handlers.get(name, []).remove(fn)
+        self.delivery.off(name, fn)
 
-    def events(self, *names: str, lifecycle: bool = False) -> _Subscription:
+    def events(self, *names: str, lifecycle: bool = False) -> Subscription:
         """``async for ev in shard.events("MESSAGE_CREATE")``: dispatches (and lifecycle events
-        with ``lifecycle=True``) from the moment of the call until the shard stops."""
-        return _Subscription(self, frozenset(names) if names else None, lifecycle)
+        with ``lifecycle=True``) from the moment of the call until the shard stops, the
+        iterator is closed, or it is dropped (``break``)."""
+        return self.delivery.subscribe(frozenset(names) if names else None, lifecycle)
 
     def __aiter__(self) -> AsyncIterator[GatewayEvent]:
         return self.events().__aiter__()
@@ -393,121 +422,187 @@ class Shard:
     def snapshot_metrics(self) -> ShardMetrics:
         """Metrics with the decoder counters folded in."""
         m = self.metrics
-        m.payloads_in = self.decoder.payloads
-        m.bytes_in = self.decoder.bytes_in
-        m.bytes_decompressed = self.decoder.bytes_out
+        m.payloads_in = self._decoder.payloads
+        m.bytes_in = self._decoder.bytes_in
+        m.bytes_decompressed = self._decoder.bytes_out
         return m
 
     # ------------------------------------------------------------------ public: session state
     def session_state(self) -> SessionState:
-        return SessionState(self.shard_id, self.shard_count, self.session_id, self.seq,
-                            self.resume_gateway_url)
+        return self.session.state()
 
     def restore(self, state: SessionState) -> None:
-        if state.shard_id != self.shard_id or state.shard_count != self.shard_count:
-            raise ValueError("session state belongs to another shard")
-        self.session_id = state.session_id
-        self.seq = state.seq
-        self.resume_gateway_url = state.resume_gateway_url
-        self._resume_url_failed = False
+        self.session.restore(state)
 
     # ------------------------------------------------------------------ public: running
     def start(self) -> asyncio.Task:
+        """Run the shard as a task; while it runs, calling again returns the same task."""
+        if self._run_task is not None and not self._run_task.done():
+            return self._run_task
         self.running = True
         self._run_task = asyncio.ensure_future(self.run())
         return self._run_task
 
     async def wait_until_ready(self, timeout: float | None = None) -> None:
-        """Wait until a session is established (READY or RESUMED) on the current connection."""
-        while self._established is None:
-            await asyncio.sleep(0.001)
-        await asyncio.wait_for(self._established.wait(), timeout)
+        """Wait until a session is established (READY or RESUMED) on the current connection.
+        Raises ``asyncio.TimeoutError`` after ``timeout`` (also before :meth:`start`), the
+        :class:`GatewayClosedFatal` when the shard stopped on a fatal close, and
+        :class:`GatewayError` when it was closed."""
+        if self._established.is_set():
+            return
+        ready = asyncio.ensure_future(self._established.wait())
+        stopped = asyncio.ensure_future(self._stopped.wait())
+        try:
+            done, _ = await asyncio.wait({ready, stopped}, timeout=timeout,
+                                         return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            ready.cancel()
+            stopped.cancel()
+        if self._established.is_set():
+            return
+        if self.fatal is not None:
+            raise self.fatal
+        if stopped in done:
+            raise GatewayError(f"shard {self.shard_id} stopped before a session was established")
+        raise asyncio.TimeoutError(f"shard {self.shard_id}: no session within {timeout}s")
 
     async def close(self, code: int = 1000) -> None:
-        """Stop the shard.  ``code`` 1000 ends the session; pass e.g. 4901 to keep it resumable
-        (for :meth:`session_state` / a restarted process)."""
+        """Stop the shard.  ``code`` 1000 (or 1001) ends the session (it is forgotten and
+        cleared from the session store); any other code, e.g. 4901, keeps it resumable (saved
+        to the store, :meth:`session_state`).  Interrupts every wait (backoff, identify queue,
+        session-start-limit, sink)."""
         self._stop_code = code
-        self._closing = True
-        if self._stop is not None:
-            self._stop.set()
-        if self._outcome is not None and not self._outcome.done():
-            self._outcome.set_result(_Outcome("stop", "closed by user", send_code=code))
+        self._stop.set()
+        if self.state not in (ShardState.STOPPED, ShardState.FATAL, ShardState.IDLE):
+            self.state = ShardState.CLOSING
+        if self._conn is not None:
+            self._conn.end(Ending(Next.STOP, "closed by user", send_code=code))
         task = self._run_task
         current = asyncio.current_task()
         # awaiting the run from one of our own handler tasks would deadlock: run() waits for them
-        if task is not None and task is not current and current not in self._handler_tasks:
+        if task is not None and task is not current and current not in self.delivery.handler_tasks:
             try:
                 await task
             except (GatewayError, asyncio.CancelledError):
                 pass
+        elif task is None and code in (1000, 1001):
+            await self._session_gone()
 
     async def run(self) -> None:
+        current = asyncio.current_task()
+        if self._run_task is not None and not self._run_task.done() and self._run_task is not current:
+            raise GatewayError(f"shard {self.shard_id} is already running")
+        self._run_task = current
         self.running = True
-        self._queue = asyncio.Queue()
-        self._stop = asyncio.Event()
-        if self._closing:
-            self._stop.set()
-        self._established = asyncio.Event()
-        deliver = asyncio.ensure_future(self._deliver_loop())
+        self.fatal = None
+        self._stopped.clear()
+        self.delivery.start()
         try:
             if self._http is None:
                 self._http = aiohttp.ClientSession()
             if self.gateway_url is None:
-                info = await fetch_gateway_bot(self._http, self.api_url, self.token)
+                info = await fetch_gateway_bot(self._http, self.api_url, self._token)
                 self.gateway_url = info["url"]
+            if not self.session.resumable and self.session_store is not None:
+                state = await self.session_store.load(self.shard_id, self.shard_count)
+                if state is not None:
+                    self.session.restore(state)
             while not self._stop.is_set():
-                outcome = await self._connection()
-                if outcome.kind == "stop":
+                ending = await self._connection()
+                if ending.next is Next.STOP:
                     break
-                if outcome.kind == "fatal":
-                    self.fatal = GatewayClosedFatal(outcome.code or 0, outcome.reason, self.shard_id)
+                if ending.next is Next.FATAL:
+                    self.fatal = GatewayClosedFatal(ending.code or 0, ending.reason, self.shard_id)
                     raise self.fatal
-                # stable: a session was established on it and it proved alive (an ACK)
-                # or stayed up for stable_after seconds
-                stable = self._conn_established_at is not None and (
-                    self._conn_acks > 0
-                    or time.monotonic() - self._conn_established_at >= self.stable_after)
-                if stable:
-                    self.backoff.reset()
-                if outcome.kind == "identify":
-                    self._forget_session()
-                if outcome.delay is not None:
-                    delay = outcome.delay
-                elif outcome.immediate:
-                    delay = 0.0
-                else:
-                    delay = self.backoff.next_delay()
-                resume = self.session_id is not None
-                self.metrics.reconnects += 1
-                self._emit(LifecycleEvent("reconnecting", self.shard_id,
-                                          {"resume": resume, "delay": delay, "why": outcome.why}))
-                log.info("shard %d: reconnecting in %.2fs (%s, %s)", self.shard_id, delay,
-                         "resume" if resume else "identify", outcome.why)
-                if delay > 0:
-                    try:
-                        await asyncio.wait_for(self._stop.wait(), delay)
-                    except asyncio.TimeoutError:
-                        pass
+                await self._between_connections(ending)
         finally:
-            self.running = False
-            self._closing = False
-            self._emit(LifecycleEvent("closed", self.shard_id,
-                                      {"fatal": str(self.fatal) if self.fatal else None}))
-            # deliver what is queued, then end iterators
-            await self._queue.put(None)
+            await self._finish_run()
+
+    async def _between_connections(self, ending: Ending) -> None:
+        self.state = ShardState.DISCONNECTED
+        if self._was_stable():
+            self.backoff.reset()
+        if ending.next is Next.IDENTIFY:
+            await self._session_gone()
+        # every reconnect counts toward the backoff; after a stable connection the first is 0
+        delay = ending.delay if ending.delay is not None else self.backoff.next_delay()
+        if self._last_connect_at is not None:  # never more than one connect per interval
+            floor = self._last_connect_at + self.min_connect_interval - time.monotonic()
+            delay = max(delay, floor)
+        delay = max(0.0, delay)
+        resume = self.session.resumable
+        self.metrics.reconnects += 1
+        self._emit(LifecycleEvent("reconnecting", self.shard_id,
+                                  {"resume": resume, "delay": round(delay, 3), "why": ending.why}))
+        log.info("shard %d: reconnecting in %.2fs (%s, %s)", self.shard_id, delay,
+                 "resume" if resume else "identify", ending.why)
+        if self._sink_blocked and self.sink is not None:
+            await self._until_stopped(self.sink.wait_writable())
+            self._sink_blocked = False
+        if delay > 0:
+            await self._until_stopped(asyncio.sleep(delay))
+
+    async def _until_stopped(self, aw: Any) -> None:
+        """Await ``aw`` unless :meth:`close` comes first."""
+        if self._stop.is_set():
+            if asyncio.iscoroutine(aw):
+                aw.close()
+            return
+        task = asyncio.ensure_future(aw)
+        stop = asyncio.ensure_future(self._stop.wait())
+        try:
+            await asyncio.wait({task, stop}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for t in (task, stop):
+                t.cancel()
+            await asyncio.gather(task, stop, return_exceptions=True)
+
+    async def _finish_run(self) -> None:
+        self.running = False
+        self.state = ShardState.FATAL if self.fatal is not None else ShardState.STOPPED
+        self._established.clear()
+        try:
+            if self.fatal is None and self._stop.is_set() and self._stop_code in (1000, 1001):
+                await self._session_gone()  # close(1000): the session is over
+            elif self.session.resumable and self.session_store is not None:
+                await self.session_store.save(self.session.state())
+        except Exception as exc:  # a failing store must not hide why the run ended
+            log.warning("shard %d: session store failed: %s", self.shard_id, exc)
+        self._emit(LifecycleEvent("closed", self.shard_id,
+                                  {"fatal": str(self.fatal) if self.fatal else None}))
+        await self.delivery.stop()
+        self._members.fail_all(GatewayError("shard stopped"))
+        self._stop.clear()
+        self._stop_code = 1000
+        self._stopped.set()
+        if self._own_http and self._http is not None:
+            await self._http.close()
+            self._http = None
+
+    async def _session_gone(self) -> None:
+        self.session.forget()
+        if self.session_store is not None:
             try:
-                await asyncio.wait_for(asyncio.shield(deliver), 5.0)
-            except asyncio.TimeoutError:  # pragma: no cover
-                deliver.cancel()
-            if self._handler_tasks:
-                await asyncio.wait(list(self._handler_tasks), timeout=5.0)
-            for fut, _ in self._member_requests.values():
-                if not fut.done():
-                    fut.set_exception(GatewayError("shard stopped"))
-            self._member_requests.clear()
-            if self._own_http and self._http is not None:
-                await self._http.close()
-                self._http = None
+                await self.session_store.clear(self.shard_id)
+            except Exception as exc:
+                log.warning("shard %d: session store clear failed: %s", self.shard_id, exc)
+
+    async def _session_established(self, conn: _Connection) -> None:
+        if self.session_store is not None:
+            try:
+                await self.session_store.save(self.session.state())
+            except Exception as exc:
+                log.warning("shard %d: session store save failed: %s", self.shard_id, exc)
+
+    def _was_stable(self) -> bool:
+        """The last connection established a session and proved alive: an ACK after that, or
+        ``stable_after`` seconds up."""
+        conn = self._conn
+        if conn is None or conn.established_at is None:
+            return False
+        hb = conn.heartbeat
+        acked = hb is not None and hb.acks > conn.acks_at_established
+        return acked or time.monotonic() - conn.established_at >= self.stable_after
 
     # ------------------------------------------------------------------ public: sending
     async def send(self, op: int, d: Any = None) -> None:
@@ -545,7 +640,8 @@ class Shard:
                               presences: bool = False, nonce: str | None = None,
                               timeout: float | None = 60.0) -> list[dict]:
         """Op 8; returns the members of every ``GUILD_MEMBERS_CHUNK`` carrying our nonce,
-        in chunk order."""
+        in chunk order.  Raises :class:`RequestRateLimited` (with ``retry_after``) when the
+        gateway answers with a ``RATE_LIMITED`` dispatch for this nonce."""
         if nonce is None:
             self._nonce_counter += 1
             nonce = f"{self.shard_id}.{self._nonce_counter}.{random.getrandbits(32):x}"
@@ -557,160 +653,16 @@ class Shard:
             d["user_ids"] = [str(u) for u in user_ids]
         else:
             d["query"] = query or ""
-        fut: asyncio.Future = asyncio.get_running_loop().create_future()
-        self._member_requests[nonce] = (fut, {})
+        fut = self._members.open(nonce)
         try:
             await self.send(Opcode.REQUEST_MEMBERS, d)
             return await asyncio.wait_for(fut, timeout)
         finally:
-            self._member_requests.pop(nonce, None)
-
-    # ------------------------------------------------------------------ internals: connection
-    def _ws_url(self, url: str) -> URL:
-        query = {"v": str(GATEWAY_VERSION), "encoding": "json"}
-        if self.compress:
-            query["compress"] = self.compress
-        return URL(url).update_query(query)
-
-    def _forget_session(self) -> None:
-        self.session_id = None
-        self.seq = None
-        self.resume_gateway_url = None
-        self._resume_url_failed = False
-
-    def _finish(self, outcome: _Outcome) -> None:
-        if self._outcome is not None and not self._outcome.done():
-            self._outcome.set_result(outcome)
-
-    def _spawn(self, coro: Awaitable) -> asyncio.Task:
-        task = asyncio.ensure_future(coro)
-        self._conn_tasks.add(task)
-        task.add_done_callback(self._conn_task_done)
-        return task
-
-    def _conn_task_done(self, task: asyncio.Task) -> None:
-        self._conn_tasks.discard(task)
-        if task.cancelled():
-            return
-        exc = task.exception()
-        if isinstance(exc, (ConnectionError, aiohttp.ClientConnectionError)):
-            return  # the connection is going away; the reader reports how
-        if exc is not None:
-            log.error("shard %d: connection task failed: %r", self.shard_id, exc, exc_info=exc)
-            self._finish(_Outcome("resume", f"internal error: {exc!r}"))
-
-    async def _connection(self) -> _Outcome:
-        assert self._http is not None and self.gateway_url is not None
-        resume = self.session_id is not None
-        use_resume_url = resume and bool(self.resume_gateway_url) and not self._resume_url_failed
-        url = self.resume_gateway_url if use_resume_url else self.gateway_url
-        assert url is not None
-        self._conn_established_at = None
-        self._conn_acks = 0
-        try:
-            ws = await asyncio.wait_for(self._http.ws_connect(
-                self._ws_url(url), max_msg_size=0, autoping=True, autoclose=True,
-                **_ws_timeout_kwargs(self.close_timeout)), self.connect_timeout)
-        except (aiohttp.ClientError, OSError, asyncio.TimeoutError) as exc:
-            if use_resume_url:
-                self._resume_url_failed = True
-                self.metrics.resume_url_fallbacks += 1
-                log.warning("shard %d: resume URL %s failed (%r); falling back to %s",
-                            self.shard_id, url, exc, self.gateway_url)
-                return _Outcome("resume", f"resume URL failed to connect: {exc!r}",
-                                send_code=None, immediate=True)
-            return _Outcome("resume", f"connect failed: {exc!r}", send_code=None)
-
-        self._ws = ws
-        self.decoder.reset()
-        self.send_limiter.reset()
-        self._ack_pending = False
-        self._last_beat = None
-        self._heartbeat_interval = None
-        self._established.clear()
-        self._outcome = asyncio.get_running_loop().create_future()
-        self.metrics.connects += 1
-        self._emit(LifecycleEvent("connected", self.shard_id, {"url": str(url), "resume": resume}))
-        if self._stop.is_set():
-            self._finish(_Outcome("stop", "closed by user", send_code=self._stop_code))
-        self._spawn(self._read_loop(ws))
-        self._spawn(self._hello_watchdog())
-        outcome = _Outcome("resume", "cancelled", send_code=RECONNECT_CLOSE_CODE)
-        try:
-            outcome = await self._outcome
-        finally:  # also on cancellation of run(): never leak the connection's tasks
-            for task in list(self._conn_tasks):
-                task.cancel()
-            if self._conn_tasks:
-                await asyncio.gather(*self._conn_tasks, return_exceptions=True)
-            self._conn_tasks.clear()
-            self._established.clear()
-            await self._close_ws(ws, outcome.send_code)
-            self._ws = None
-        code = outcome.code if outcome.code is not None else outcome.send_code
-        self.metrics.close_codes.append(code)
-        self._emit(LifecycleEvent("disconnected", self.shard_id, {
-            "code": code, "reason": outcome.reason, "by": "server" if outcome.send_code is None else "client",
-            "why": outcome.why}))
-        return outcome
-
-    async def _close_ws(self, ws: aiohttp.ClientWebSocketResponse, code: int | None) -> None:
-        clean = ws.closed
-        if not ws.closed and code is not None:
-            try:
-                await asyncio.wait_for(ws.close(code=code), self.close_timeout)
-                clean = True
-            except (asyncio.TimeoutError, ConnectionError, RuntimeError):
-                pass
-        if not clean:  # no close handshake: drop the TCP connection
-            resp = getattr(ws, "_response", None)
-            if resp is not None:
-                resp.close()
-
-    async def _hello_watchdog(self) -> None:
-        await asyncio.sleep(self.hello_timeout)
-        if self._heartbeat_interval is None:
-            self._finish(_Outcome("resume", "no HELLO"))
-
-    async def _read_loop(self, ws: aiohttp.ClientWebSocketResponse) -> None:
-        feed = self.decoder.feed
-        while True:
-            try:
-                msg = await ws.receive()
-            except (ConnectionError, aiohttp.ClientError, RuntimeError) as exc:
-                self._finish(_Outcome("resume", f"receive failed: {exc!r}", send_code=None,
-                                      code=1006))
-                return
-            if msg.type in (aiohttp.WSMsgType.BINARY, aiohttp.WSMsgType.TEXT):
-                try:
-                    feed(msg.data)
-                except _Control as ctl:
-                    self._finish(ctl.outcome)
-                    return
-                except mijcodec.CodecError as exc:
-                    self.metrics.codec_errors += 1
-                    log.warning("shard %d: %s: %s; reconnecting to resume", self.shard_id,
-                                type(exc).__name__, exc)
-                    self._finish(_Outcome("resume", f"{type(exc).__name__}: {exc}",
-                                          send_code=RECONNECT_CLOSE_CODE))
-                    return
-            elif msg.type in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSING,
-                              aiohttp.WSMsgType.CLOSED):
-                code = ws.close_code
-                if msg.type == aiohttp.WSMsgType.CLOSE and isinstance(msg.data, int):
-                    code = msg.data
-                reason = msg.extra if isinstance(msg.extra, str) else ""
-                kind = classify_close(code)
-                self._finish(_Outcome(kind, f"server closed with {code}", send_code=None,
-                                      code=code, reason=reason or ""))
-                return
-            elif msg.type == aiohttp.WSMsgType.ERROR:
-                self._finish(_Outcome("resume", f"websocket error: {ws.exception()!r}",
-                                      send_code=None, code=1006))
-                return
+            self._members.discard(nonce)
 
     async def _send_raw(self, payload: bytes) -> None:
-        ws = self._ws
+        conn = self._conn
+        ws = conn.ws if conn is not None else None
         if ws is None or ws.closed:
             raise ConnectionResetError("not connected")
         await ws.send_str(payload.decode())
@@ -719,13 +671,20 @@ class Shard:
 
     async def _send_ordinary(self, payload: bytes) -> None:
         while True:
-            while self._established is None or not self._established.is_set():
+            if not self._established.is_set():
                 if not self.running:
                     raise GatewayError("shard is not running")
-                await asyncio.sleep(0.01)
-            ws = self._ws
+                ready = asyncio.ensure_future(self._established.wait())
+                stopped = asyncio.ensure_future(self._stopped.wait())
+                try:
+                    await asyncio.wait({ready, stopped}, return_when=asyncio.FIRST_COMPLETED)
+                finally:
+                    ready.cancel()
+                    stopped.cancel()
+                continue
+            conn = self._conn
             await self.send_limiter.acquire()
-            if ws is None or ws is not self._ws or ws.closed or not self._established.is_set():
+            if conn is None or conn is not self._conn or not self._established.is_set():
                 continue
             try:
                 await self._send_raw(payload)
@@ -733,194 +692,359 @@ class Shard:
             except (ConnectionError, RuntimeError):
                 await asyncio.sleep(0)
 
-    # ------------------------------------------------------------------ internals: opcodes
-    def _on_hello(self, pkt: Any) -> None:
-        d = pkt.d or {}
-        interval = float(d["heartbeat_interval"]) / 1000.0
-        first = self._heartbeat_interval is None
-        self._heartbeat_interval = interval
-        if first:
-            self._spawn(self._heartbeat_loop(interval))
-            self._spawn(self._loop_watchdog(interval))
-            self._spawn(self._start_session())
+    # ------------------------------------------------------------------ the connection
+    def _ws_url(self, url: str) -> URL:
+        query = {"v": str(GATEWAY_VERSION), "encoding": "json"}
+        if self.compress:
+            query["compress"] = self.compress
+        return URL(url).update_query(query)
 
-    def _on_heartbeat_request(self, pkt: Any) -> None:
-        self._spawn(self._send_heartbeat())
+    def _spawn(self, conn: _Connection, coro: Any) -> asyncio.Task:
+        task = asyncio.ensure_future(coro)
+        conn.tasks.add(task)
+        task.add_done_callback(lambda t: self._conn_task_done(conn, t))
+        return task
 
-    def _on_heartbeat_ack(self, pkt: Any) -> None:
-        self._ack_pending = False
-        self._conn_acks += 1
+    def _conn_task_done(self, conn: _Connection, task: asyncio.Task) -> None:
+        conn.tasks.discard(task)
+        if task.cancelled():
+            return
+        exc = task.exception()
+        if isinstance(exc, (ConnectionError, aiohttp.ClientConnectionError)):
+            return  # the connection is going away; the reader reports how
+        if exc is not None:
+            log.error("shard %d: connection task failed: %r", self.shard_id, exc, exc_info=exc)
+            conn.end(Ending(Next.RESUME, f"internal error: {exc!r}"))
+
+    async def _connection(self) -> Ending:
+        assert self._http is not None and self.gateway_url is not None
+        resume_url = self.session.resume_url()
+        conn = _Connection(resume_url or self.gateway_url, resume_url is not None)
+        self._conn = conn
+        self._established.clear()
+        self.state = ShardState.CONNECTING
+        self._last_connect_at = time.monotonic()
+        ending = await self._open(conn)
+        if ending is None:
+            self.metrics.connects += 1
+            self._emit(LifecycleEvent("connected", self.shard_id,
+                                      {"url": conn.url, "resume": self.session.resumable}))
+            self.state = ShardState.WAITING_HELLO
+            self._spawn(conn, self._read_loop(conn))
+            self._spawn(conn, self._hello_watchdog(conn))
+            ending = Ending(Next.RESUME, "cancelled")
+            try:
+                ending = await conn.ending
+            finally:  # also on cancellation of run(): never leak the connection's tasks
+                await self._teardown(conn, ending)
+            self._emit(LifecycleEvent("disconnected", self.shard_id, {
+                "code": ending.close_code, "reason": ending.reason,
+                "by": "server" if ending.send_code is None else "client", "why": ending.why}))
+        self.metrics.close_codes.append(ending.close_code)
+        if conn.on_resume_url and conn.established_at is None and ending.next is not Next.STOP:
+            # any resume-URL connection that ends before RESUMED: that URL failed
+            self.session.resume_url_failed = True
+            self.metrics.resume_url_fallbacks += 1
+            log.warning("shard %d: resume URL %s failed (%s); falling back to the gateway URL",
+                        self.shard_id, conn.url, ending.why)
+        return ending
+
+    async def _open(self, conn: _Connection) -> Ending | None:
+        """Connect (racing :meth:`close` and ``connect_timeout``); an Ending when it failed."""
+        assert self._http is not None
+        if self._stop.is_set():
+            return Ending(Next.STOP, "closed by user", send_code=None)
+        connect = asyncio.ensure_future(self._http.ws_connect(
+            self._ws_url(conn.url), max_msg_size=0, autoping=True, autoclose=True,
+            **_ws_timeout_kwargs(self.close_timeout)))
+        try:
+            await asyncio.wait({connect, conn.ending}, timeout=self.connect_timeout,
+                               return_when=asyncio.FIRST_COMPLETED)
+        except asyncio.CancelledError:
+            connect.cancel()
+            raise
+        if not connect.done():
+            connect.cancel()
+            await asyncio.gather(connect, return_exceptions=True)
+            if conn.ending.done():
+                return conn.ending.result()
+            return Ending(Next.RESUME, f"connect timed out after {self.connect_timeout}s",
+                          send_code=None)
+        exc = connect.exception()
+        if exc is not None:
+            if not isinstance(exc, (aiohttp.ClientError, OSError, asyncio.TimeoutError)):
+                raise exc
+            return Ending(Next.RESUME, f"connect failed: {exc!r}", send_code=None)
+        conn.ws = connect.result()
+        if conn.ending.done():  # close() while the handshake finished
+            await self._close_ws(conn.ws, conn.ending.result().send_code)
+            return conn.ending.result()
+        self._decoder.reset()
+        self.send_limiter.reset()
+        return None
+
+    async def _teardown(self, conn: _Connection, ending: Ending) -> None:
+        self._established.clear()
+        for task in list(conn.tasks):
+            task.cancel()
+        if conn.tasks:
+            await asyncio.gather(*conn.tasks, return_exceptions=True)
+        conn.tasks.clear()
+        if conn.ws is not None:
+            await self._close_ws(conn.ws, ending.send_code)
+
+    async def _close_ws(self, ws: aiohttp.ClientWebSocketResponse, code: int | None) -> None:
+        # aiohttp drops the TCP connection itself when the close handshake times out
+        # (ws_close timeout = close_timeout)
+        if ws.closed:
+            return
+        try:
+            await asyncio.wait_for(ws.close(code=code or RECONNECT_CLOSE_CODE),
+                                   self.close_timeout + 1.0)
+        except (asyncio.TimeoutError, ConnectionError, RuntimeError, aiohttp.ClientError):
+            pass
+
+    async def _hello_watchdog(self, conn: _Connection) -> None:
+        await asyncio.sleep(self.hello_timeout)
+        if conn.heartbeat is None:
+            conn.end(Ending(Next.RESUME, f"no HELLO within {self.hello_timeout}s"))
+
+    async def _ready_watchdog(self, conn: _Connection) -> None:
+        """No READY/RESUMED (and no dispatch at all) for ``ready_timeout`` after the
+        IDENTIFY/RESUME: close resumably and reconnect with backoff."""
+        while conn.established_at is None:
+            wait = conn.progress_at + self.ready_timeout - time.monotonic()
+            if wait <= 0:
+                self.metrics.ready_timeouts += 1
+                log.warning("shard %d: no READY/RESUMED within %.1fs; reconnecting",
+                            self.shard_id, self.ready_timeout)
+                conn.end(Ending(Next.RESUME, f"no READY/RESUMED within {self.ready_timeout}s"))
+                return
+            await asyncio.sleep(wait)
+
+    async def _read_loop(self, conn: _Connection) -> None:
+        ws = conn.ws
+        assert ws is not None
+        feed = self._decoder.feed
+        while True:
+            try:
+                msg = await ws.receive()
+            except (ConnectionError, aiohttp.ClientError, RuntimeError) as exc:
+                conn.end(Ending(Next.RESUME, f"receive failed: {exc!r}", send_code=None, code=1006))
+                return
+            if msg.type in (aiohttp.WSMsgType.BINARY, aiohttp.WSMsgType.TEXT):
+                try:
+                    pkt = feed(msg.data)
+                except mijcodec.CodecError as exc:
+                    self.metrics.codec_errors += 1
+                    log.warning("shard %d: %s: %s; reconnecting to resume", self.shard_id,
+                                type(exc).__name__, exc)
+                    conn.end(Ending(Next.RESUME, f"{type(exc).__name__}: {exc}"))
+                    return
+                if pkt is None:
+                    continue
+                ending = self._on_packet(conn, pkt)
+                if ending is not None:
+                    conn.end(ending)
+                    return
+            elif msg.type in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSING,
+                              aiohttp.WSMsgType.CLOSED):
+                code = ws.close_code
+                if msg.type == aiohttp.WSMsgType.CLOSE and isinstance(msg.data, int):
+                    code = msg.data
+                reason = msg.extra if isinstance(msg.extra, str) else ""
+                conn.end(Ending.server_closed(code, reason or ""))
+                return
+            elif msg.type == aiohttp.WSMsgType.ERROR:
+                conn.end(Ending(Next.RESUME, f"websocket error: {ws.exception()!r}",
+                                send_code=None, code=1006))
+                return
+
+    # ------------------------------------------------------------------ packets by opcode
+    def _on_packet(self, conn: _Connection, pkt: Any) -> Ending | None:
+        op = pkt.op
+        if op == Opcode.DISPATCH:
+            return self._on_dispatch(conn, pkt)
+        if op == Opcode.HEARTBEAT_ACK:
+            self._on_ack(conn)
+        elif op == Opcode.HEARTBEAT:
+            self._spawn(conn, self._send_heartbeat() if conn.heartbeat is None
+                        else conn.heartbeat.beat())
+        elif op == Opcode.HELLO:
+            return self._on_hello(conn, pkt)
+        elif op == Opcode.RECONNECT:
+            return Ending(Next.RESUME, "op 7 RECONNECT")
+        elif op == Opcode.INVALIDATE_SESSION:
+            try:
+                resumable = pkt.d is True
+            except mijcodec.CodecError:
+                resumable = False
+            self.metrics.invalid_sessions += 1
+            self._emit(LifecycleEvent("invalid_session", self.shard_id, {"resumable": resumable}))
+            return Ending(Next.RESUME if resumable else Next.IDENTIFY,
+                          f"op 9 INVALIDATE_SESSION {str(resumable).lower()}",
+                          delay=self._invalid_session_delay())
+        return None
+
+    def _protocol_error(self, what: str) -> Ending:
+        """A bad server payload: one warning line, a reconnect with backoff."""
+        self.metrics.protocol_errors += 1
+        log.warning("shard %d: bad payload from the gateway: %s; reconnecting with backoff",
+                    self.shard_id, what)
+        return Ending(Next.RESUME, f"protocol error: {what}")
+
+    def _on_hello(self, conn: _Connection, pkt: Any) -> Ending | None:
+        if conn.heartbeat is not None:
+            return None  # a second HELLO changes nothing
+        try:
+            d = pkt.d
+        except mijcodec.CodecError as exc:
+            return self._protocol_error(f"HELLO d does not parse ({exc})")
+        lo, hi = self.heartbeat_interval_range
+        try:
+            if not isinstance(d, dict):
+                raise ValueError(f"HELLO d is not an object: {type(d).__name__}")
+            interval = validate_interval(d.get("heartbeat_interval"), lo, hi)
+        except ValueError as exc:
+            return self._protocol_error(str(exc))
+        conn.heartbeat = Heartbeat(interval, self._send_heartbeat, lambda: self._on_zombie(conn),
+                                   self._rng())
+        self._spawn(conn, conn.heartbeat.run())
+        threshold = self.loop_block_threshold
+        if threshold is None:
+            threshold = max(0.05, interval / 4)
+        self._spawn(conn, LoopWatchdog(threshold, lambda lag: self._on_loop_block(lag, interval)).run())
+        self._spawn(conn, self._start_session(conn))
+        return None
+
+    def _on_ack(self, conn: _Connection) -> None:
         self.metrics.heartbeat_acks += 1
-        if self._last_beat is not None:
-            rtt = time.monotonic() - self._last_beat
+        rtt = conn.heartbeat.ack() if conn.heartbeat is not None else None
+        if rtt is not None:
             self.metrics.latency = rtt
             avg = self.metrics.latency_avg
             self.metrics.latency_avg = rtt if avg is None else 0.8 * avg + 0.2 * rtt
 
-    def _on_reconnect(self, pkt: Any) -> None:
-        raise _Control(_Outcome("resume", "op 7 RECONNECT", send_code=RECONNECT_CLOSE_CODE,
-                                immediate=True))
+    def _on_zombie(self, conn: _Connection) -> None:
+        self.metrics.zombies += 1
+        self._emit(LifecycleEvent("zombie", self.shard_id, {}))
+        log.warning("shard %d: no HEARTBEAT_ACK since the last heartbeat: zombie connection, "
+                    "closing with %d and resuming", self.shard_id, ZOMBIE_CLOSE_CODE)
+        conn.end(Ending(Next.RESUME, "zombie: missed HEARTBEAT_ACK", send_code=ZOMBIE_CLOSE_CODE))
 
-    def _on_invalid_session(self, pkt: Any) -> None:
-        resumable = bool(pkt.d)
-        self.metrics.invalid_sessions += 1
-        self._emit(LifecycleEvent("invalid_session", self.shard_id, {"resumable": resumable}))
-        raise _Control(_Outcome("resume" if resumable else "identify",
-                                f"op 9 INVALIDATE_SESSION {str(resumable).lower()}",
-                                send_code=RECONNECT_CLOSE_CODE,
-                                delay=self._invalid_session_delay()))
+    def _on_loop_block(self, lag: float, interval: float) -> None:
+        self.metrics.loop_blocked += 1
+        self.metrics.max_loop_lag = max(self.metrics.max_loop_lag, lag)
+        log.warning("shard %d: the event loop was blocked for %.3fs (heartbeat interval "
+                    "%.3fs); heartbeats are in danger", self.shard_id, lag, interval)
+        self._emit(LifecycleEvent("loop_blocked", self.shard_id, {"lag": lag}))
 
-    def _on_dispatch(self, pkt: Any) -> None:
-        s = pkt.s
+    def _on_dispatch(self, conn: _Connection, pkt: Any) -> Ending | None:
         t = pkt.t
-        if t == "READY" and (pkt.d or {}).get("session_id") != self.session_id:
-            self.seq = None  # a new session numbers from 1 (even if we had sent RESUME)
-        if isinstance(s, int):
-            last = self.seq
-            if last is not None and s <= last:
-                self.metrics.duplicates += 1
-                return
-            if last is not None and s != last + 1:
-                self.metrics.seq_gaps += 1
-                log.warning("shard %d: sequence gap %s -> %s", self.shard_id, last, s)
-            self.seq = s
+        s = pkt.s
+        conn.progress_at = time.monotonic()
         if t == "READY":
-            d = pkt.d or {}
-            self.session_id = d.get("session_id")
-            self.resume_gateway_url = d.get("resume_gateway_url") or None
-            self._resume_url_failed = False
-            self._session_established()
-        elif t == "RESUMED":
-            self.metrics.resumes += 1
-            self._session_established()
-        elif t == "GUILD_MEMBERS_CHUNK":
-            self._on_members_chunk(pkt)
+            try:
+                d = pkt.d
+            except mijcodec.CodecError as exc:
+                return self._protocol_error(f"READY d does not parse ({exc})")
+            if not isinstance(d, dict) or not isinstance(d.get("session_id"), str):
+                return self._protocol_error("READY d is not an object with a session_id")
+            url = d.get("resume_gateway_url")
+            self.session.established(d["session_id"], url if isinstance(url, str) else None)
+        if self.session.is_duplicate(s):
+            self.metrics.duplicates += 1
+            return None
+        if self.session.is_gap(s):
+            self.metrics.seq_gaps += 1
+            log.warning("shard %d: sequence gap %s -> %s", self.shard_id, self.session.seq, s)
+        # hand the event on: sink first (it may refuse), then the delivery queue; only then
+        # is `s` acknowledged (heartbeats, RESUME)
+        if self.sink is not None and not self.sink.offer(self._record(pkt)):
+            self.metrics.sink_full += 1
+            self._sink_blocked = True
+            log.warning("shard %d: event sink is full at s=%s; closing to resume once it drains",
+                        self.shard_id, s)
+            return Ending(Next.RESUME, "event sink is full")
         self.metrics.dispatches += 1
-        self._queue.put_nowait(GatewayEvent(self.shard_id, pkt))
+        self.delivery.put(GatewayEvent(self.shard_id, pkt))
+        self.session.acknowledge(s)
+        # side effects after the hand-off: none of them can lose the event
         if t == "READY":
+            self._established_now(conn)
             self._emit(LifecycleEvent("ready", self.shard_id, {"session_id": self.session_id}))
         elif t == "RESUMED":
+            self.metrics.resumes += 1
+            self._established_now(conn)
             self._emit(LifecycleEvent("resumed", self.shard_id, {"seq": self.seq}))
+        elif t == "GUILD_MEMBERS_CHUNK":
+            self._members.on_chunk(pkt)
+        elif t == "RATE_LIMITED":
+            self._members.on_rate_limited(pkt)
+        return None
 
-    def _session_established(self) -> None:
-        self._conn_established_at = time.monotonic()
+    def _record(self, pkt: Any) -> DispatchRecord:
+        raw_d = getattr(pkt, "raw_d", None)
+        if raw_d is None:
+            try:
+                raw_d = orjson.dumps(pkt.d)
+            except (mijcodec.CodecError, TypeError) as exc:
+                log.warning("shard %d: dispatch s=%s d does not parse (%s); sink gets null",
+                            self.shard_id, pkt.s, exc)
+                raw_d = b"null"
+        elif isinstance(raw_d, str):
+            raw_d = raw_d.encode()
+        return DispatchRecord(self.shard_id, self.session_id, pkt.s, pkt.t, bytes(raw_d), pkt)
+
+    def _established_now(self, conn: _Connection) -> None:
+        conn.established_at = time.monotonic()
+        conn.acks_at_established = conn.heartbeat.acks if conn.heartbeat is not None else 0
+        self.state = ShardState.ACTIVE
         self._established.set()
+        self._spawn(conn, self._session_established(conn))
 
-    def _on_members_chunk(self, pkt: Any) -> None:
-        d = pkt.d or {}
-        entry = self._member_requests.get(d.get("nonce"))
-        if entry is None:
-            return
-        fut, chunks = entry
-        chunks[int(d.get("chunk_index", 0))] = d.get("members") or []
-        if len(chunks) >= int(d.get("chunk_count", 1)) and not fut.done():
-            fut.set_result([m for i in sorted(chunks) for m in chunks[i]])
-
-    # ------------------------------------------------------------------ internals: session start
-    async def _start_session(self) -> None:
-        if self.session_id is not None:
-            payload = encode(Opcode.RESUME, {"token": _bare_token(self.token),
+    # ------------------------------------------------------------------ IDENTIFY / RESUME
+    async def _start_session(self, conn: _Connection) -> None:
+        if self.session.resumable:
+            self.state = ShardState.RESUMING
+            payload = encode(Opcode.RESUME, {"token": _bare_token(self._token),
                                              "session_id": self.session_id, "seq": self.seq})
             self.metrics.resume_attempts += 1
-            self.send_limiter.acquire_priority()
-            await self._send_raw(payload)
-            return
-        await self.identify_limiter.acquire(self.shard_id)
-        self.seq = None
-        d: dict[str, Any] = {
-            "token": _bare_token(self.token),
-            "intents": self.intents,
-            "properties": self.properties,
-            "shard": [self.shard_id, self.shard_count],
-            "large_threshold": self.large_threshold,
-        }
-        if self.presence is not None:
-            d["presence"] = self.presence
-        payload = encode(Opcode.IDENTIFY, d)
-        self.metrics.identifies += 1
+        else:
+            self.state = ShardState.IDENTIFYING
+            await self.identify_queue.acquire(self.shard_id)
+            self.session.start_identify()
+            d: dict[str, Any] = {
+                "token": _bare_token(self._token),
+                "intents": self.intents,
+                "properties": self.properties,
+                "shard": [self.shard_id, self.shard_count],
+                "large_threshold": self.large_threshold,
+            }
+            if self.presence is not None:
+                d["presence"] = self.presence
+            payload = encode(Opcode.IDENTIFY, d)
+            self.metrics.identifies += 1
         self.send_limiter.acquire_priority()
         await self._send_raw(payload)
+        conn.progress_at = time.monotonic()
+        conn.session_started = True
+        self._spawn(conn, self._ready_watchdog(conn))
 
-    # ------------------------------------------------------------------ internals: heartbeats
     async def _send_heartbeat(self) -> None:
-        self._last_beat = time.monotonic()
         self.send_limiter.acquire_priority()
         self.metrics.heartbeats_sent += 1
         await self._send_raw(encode(Opcode.HEARTBEAT, self.seq))
 
-    async def _heartbeat_loop(self, interval: float) -> None:
-        loop = asyncio.get_running_loop()
-        jitter = self._rng()
-        next_at = loop.time() + interval * jitter
-        while True:
-            await asyncio.sleep(max(0.0, next_at - loop.time()))
-            if self._ack_pending:
-                self.metrics.zombies += 1
-                self._emit(LifecycleEvent("zombie", self.shard_id, {}))
-                log.warning("shard %d: no HEARTBEAT_ACK since the last heartbeat: zombie "
-                            "connection, closing with %d and resuming", self.shard_id,
-                            ZOMBIE_CLOSE_CODE)
-                self._finish(_Outcome("resume", "zombie: missed HEARTBEAT_ACK",
-                                      send_code=ZOMBIE_CLOSE_CODE, immediate=True))
-                return
-            self._ack_pending = True
-            await self._send_heartbeat()
-            next_at += interval
-            now = loop.time()
-            if next_at < now:  # we are late by more than an interval; do not burst
-                next_at = now + interval
-
-    async def _loop_watchdog(self, interval: float) -> None:
-        loop = asyncio.get_running_loop()
-        threshold = self.loop_block_threshold
-        if threshold is None:
-            threshold = max(0.05, interval / 4)
-        # a block of `threshold` shows as a lag of at least threshold - tick
-        tick = max(0.01, min(1.0, threshold / 4))
-        while True:
-            start = loop.time()
-            await asyncio.sleep(tick)
-            lag = loop.time() - start - tick
-            if lag > threshold:
-                self.metrics.loop_blocked += 1
-                self.metrics.max_loop_lag = max(self.metrics.max_loop_lag, lag)
-                log.warning("shard %d: the event loop was blocked for %.3fs (heartbeat interval "
-                            "%.3fs); heartbeats are in danger", self.shard_id, lag, interval)
-                self._emit(LifecycleEvent("loop_blocked", self.shard_id, {"lag": lag}))
-
-    # ------------------------------------------------------------------ internals: delivery
+    # ------------------------------------------------------------------ delivery
     def _emit(self, ev: LifecycleEvent) -> None:
-        if self._queue is not None:
-            self._queue.put_nowait(ev)
+        self.delivery.put(ev)
 
-    async def _deliver_loop(self) -> None:
-        """Calls handlers in order; async handlers run as tasks, so a slow one delays
-        neither reading nor heartbeats nor the next events."""
-        assert self._queue is not None
-        while True:
-            item = await self._queue.get()
-            if item is None:
-                for sub in list(self._subscribers):
-                    sub.queue.put_nowait(None)
-                return
-            name = item.name if isinstance(item, LifecycleEvent) else item.t
-            fns = list(self._handlers.get(name, ()))
-            if not isinstance(item, LifecycleEvent):
-                fns += self._handlers.get("*", ())
-            for fn in fns:
-                try:
-                    res = fn(item)
-                    if inspect.isawaitable(res):
-                        task = asyncio.ensure_future(res)
-                        self._handler_tasks.add(task)
-                        task.add_done_callback(self._handler_done)
-                except Exception:
-                    log.exception("shard %d: handler %r for %s failed", self.shard_id, fn, name)
-            for sub in self._subscribers:
-                if sub.wants(item):
-                    sub.queue.put_nowait(item)
+    # compatibility for code that looked at the old private attributes
+    @property
+    def _conn_tasks(self) -> set:
+        return self._conn.tasks if self._conn is not None and self.running else set()
 
-    def _handler_done(self, task: asyncio.Task) -> None:
-        self._handler_tasks.discard(task)
-        if not task.cancelled() and task.exception() is not None:
-            log.error("shard %d: async handler failed", self.shard_id, exc_info=task.exception())
+    @property
+    def _handler_tasks(self) -> set:
+        return self.delivery.handler_tasks

@@ -581,6 +581,7 @@ class GatewaySimulator:
             return
         if op == 2:
             self.identifies.append(record)
+            self.session_start_remaining = max(0, self.session_start_remaining - 1)
             await self._identify(conn, d)
             return
         if op == 6:

@@ -40,6 +40,7 @@ def fast_shard(sim: GatewaySimulator, **kw: Any) -> Shard:
     kw.setdefault("identify_limiter", IdentifyLimiter(1, period=0.0))
     kw.setdefault("close_timeout", 1.0)
     kw.setdefault("hello_timeout", 5.0)
+    kw.setdefault("min_connect_interval", 0.0)
     return Shard(sim.token, api_url=sim.api_url, **kw)
 
 
