@@ -50,8 +50,11 @@ from ._common import (
     add_handler,
     encode,
     parse_envelope,
+    raw_d_canonical,
+    raw_d_of_parsed,
     remove_handler,
     reparse_d,
+    str_not_utf8_error,
     zstd_after_frame_end,
 )
 from ._errors import CodecError, DecodeError, DecompressError, EncodeError, PayloadTooLarge
@@ -144,6 +147,7 @@ cdef unsigned int ZSTD_MAGIC = 0xFD2FB528U
 
 
 @cython.final
+@cython.auto_pickle(False)
 cdef class Packet:
     """One decoded gateway payload.
 
@@ -161,12 +165,20 @@ cdef class Packet:
     cdef Py_ssize_t _d_start
     cdef bint _ready
 
+    def __init__(self, *args, **kwargs):
+        raise TypeError("Packet cannot be created directly: Decoder.feed() makes packets")
+
+    def __reduce_ex__(self, protocol):
+        raise TypeError("cannot pickle 'Packet' object")
+
     @property
     def d(self):
         cdef object d
         with cython.critical_section(self):
             if self._ready:
                 return self._d
+            if self.raw is None:  # made by Packet.__new__, not by a Decoder
+                raise TypeError("this Packet was not made by Decoder.feed() and has no payload")
             try:
                 d = _loads(PyMemoryView_FromMemory(
                     PyBytes_AS_STRING(self.raw) + self._d_start,
@@ -179,8 +191,66 @@ cdef class Packet:
             self._ready = True
             return d
 
+    @property
+    def raw_d(self):
+        """The JSON text of ``d`` exactly as it is in the payload (bytes), not
+        parsed; ``b"null"`` when the payload has no ``d``. See the README."""
+        cdef const unsigned char* p
+        cdef Py_ssize_t n, end, after
+        if self.raw is None:
+            raise TypeError("this Packet was not made by Decoder.feed() and has no payload")
+        if self._d_start == 0:  # fully parsed when made: a valid payload
+            return raw_d_of_parsed(self.raw)
+        p = <const unsigned char*>PyBytes_AS_STRING(self.raw)
+        n = PyBytes_GET_SIZE(self.raw)
+        end = _json_value_end(p, self._d_start, n)
+        if end > 0:
+            after = end
+            while after < n - 1 and (p[after] == c' ' or p[after] == c'\t' or p[after] == c'\n' or p[after] == c'\r'):
+                after += 1
+            if after == n - 1:  # d is the last key: its text, up to the final brace
+                return PyBytes_FromStringAndSize(<const char*>p + self._d_start, end - self._d_start)
+        # keys after d, or broken JSON: the full parse decides, as for d
+        return raw_d_canonical(self.raw, self._d_start, self.op, self.s, self.t)
+
     def __repr__(self):
         return f"Packet(op={self.op!r}, s={self.s!r}, t={self.t!r})"
+
+
+cdef Py_ssize_t _json_value_end(const unsigned char* p, Py_ssize_t i, Py_ssize_t n) noexcept nogil:
+    """The index after the JSON value at ``p[i]``, or -1: strings, nesting and
+    scalar tokens only, as ``_common.json_value_end`` (exact on valid JSON)."""
+    cdef Py_ssize_t depth = 0, start = i
+    cdef unsigned char c
+    if i >= n:
+        return -1
+    c = p[i]
+    if c != c'{' and c != c'[' and c != c'"':
+        while i < n:
+            c = p[i]
+            if (c == c' ' or c == c'\t' or c == c'\n' or c == c'\r' or c == 0x0B or c == 0x0C or c == c','
+                    or c == c':' or c == c'[' or c == c']' or c == c'{' or c == c'}' or c == c'"'):
+                break
+            i += 1
+        return i if i > start else -1
+    while i < n:
+        c = p[i]
+        if c == c'"':
+            i += 1
+            while i < n and p[i] != c'"':
+                i += 2 if p[i] == c'\\' else 1
+            if i >= n:
+                return -1
+            if depth == 0:
+                return i + 1
+        elif c == c'{' or c == c'[':
+            depth += 1
+        elif c == c'}' or c == c']':
+            depth -= 1
+            if depth == 0:
+                return i + 1
+        i += 1
+    return -1
 
 
 cdef inline Py_ssize_t _scan_int(const unsigned char* p, Py_ssize_t i, Py_ssize_t n, long long* out) noexcept nogil:
@@ -280,6 +350,7 @@ cdef Packet _make_packet(bytes raw, list names):
 
 
 @cython.final
+@cython.auto_pickle(False)
 cdef class Decoder:
     """Decodes the messages of one gateway connection.
 
@@ -351,6 +422,9 @@ cdef class Decoder:
         self._t_handlers = {}
         self._names = []
         self._new_context()
+
+    def __reduce_ex__(self, protocol):
+        raise TypeError("cannot pickle 'Decoder' object: it holds one connection's stream state")
 
     def __dealloc__(self):
         if self._zs_ready:
@@ -440,30 +514,13 @@ cdef class Decoder:
 
     def feed(self, data):
         """Decode one websocket message; return the Packet it completes, or None."""
-        cdef Py_buffer view
         cdef object raw
         cdef Packet pkt
         cdef object op
         if not mij_try_enter(&self._busy):
             raise RuntimeError("Decoder.feed() re-entered while it is running")
         try:
-            if self._poison is not None:
-                raise type(self._poison)(
-                    f"decoder is poisoned by an earlier error ({self._poison}); call reset() for a new connection"
-                )
-            if self._mode == MODE_NONE:
-                raw = self._feed_plain(data)
-            else:
-                if type(data) is str:
-                    raise TypeError("a compressed stream takes bytes-like messages, not str")
-                _get_buffer(data, &view)
-                try:
-                    if self._mode == MODE_ZLIB:
-                        raw = self._feed_zlib(<const unsigned char*>view.buf, view.len)
-                    else:
-                        raw = self._feed_zstd(data, <const unsigned char*>view.buf, view.len)
-                finally:
-                    PyBuffer_Release(&view)
+            raw = self._payload(data)
             if raw is None:
                 return None
             pkt = _make_packet(<bytes>raw, self._names)
@@ -482,6 +539,44 @@ cdef class Decoder:
                 handler(pkt)
         return pkt
 
+    def feed_raw(self, data):
+        """Like feed(), but return the complete payload's bytes (or None) and
+        build no Packet: no envelope read, no handlers, no seq. Decompression,
+        limits, poisoning, counters and exceptions are those of feed()."""
+        cdef object raw
+        if not mij_try_enter(&self._busy):
+            raise RuntimeError("Decoder.feed() re-entered while it is running")
+        try:
+            raw = self._payload(data)
+            if raw is not None:
+                self.payloads += 1
+            return raw
+        finally:
+            mij_leave(&self._busy)
+
+    cdef inline object _payload(self, object data):
+        """The payload one message completes (bytes), or None; raises and
+        poisons as feed() documents. Called with the busy flag taken."""
+        cdef Py_buffer view
+        cdef object raw
+        if self._poison is not None:
+            raise type(self._poison)(
+                f"decoder is poisoned by an earlier error ({self._poison}); call reset() for a new connection"
+            )
+        if self._mode == MODE_NONE:
+            return self._feed_plain(data)
+        if type(data) is str:
+            raise TypeError("a compressed stream takes bytes-like messages, not str")
+        _get_buffer(data, &view)
+        try:
+            if self._mode == MODE_ZLIB:
+                raw = self._feed_zlib(<const unsigned char*>view.buf, view.len)
+            else:
+                raw = self._feed_zstd(data, <const unsigned char*>view.buf, view.len)
+        finally:
+            PyBuffer_Release(&view)
+        return raw
+
     cdef _fail(self, exc):
         self._poison = exc
         return exc
@@ -493,7 +588,7 @@ cdef class Decoder:
             try:
                 raw = (<str>data).encode("utf-8")
             except UnicodeEncodeError as exc:
-                raise DecodeError(f"payload is not valid UTF-8: {exc}") from None
+                raise str_not_utf8_error(exc) from None
         elif type(data) is bytes:
             raw = <bytes>data
         else:

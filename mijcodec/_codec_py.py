@@ -24,8 +24,11 @@ from ._common import (
     add_handler,
     encode,
     parse_envelope,
+    raw_d_canonical,
+    raw_d_of_parsed,
     remove_handler,
     reparse_d,
+    str_not_utf8_error,
     zstd_after_frame_end,
 )
 from ._errors import CodecError, DecodeError, DecompressError, EncodeError, PayloadTooLarge
@@ -89,8 +92,15 @@ class Packet:
     Absent ``t``, ``s`` or ``d`` keys read as None.
     """
 
-    # _d_start: where d's JSON starts in raw while d is not parsed yet; 0 once it is.
+    # _d_start: where d's JSON starts in raw while d is not parsed yet, minus
+    # that once it is; 0 for a payload parsed in full when the packet was made.
     __slots__ = ("_op", "_s", "_t", "_raw", "_d", "_d_start")
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        raise TypeError("Packet cannot be created directly: Decoder.feed() makes packets")
+
+    def __reduce_ex__(self, protocol: Any) -> Any:
+        raise TypeError("cannot pickle 'Packet' object")
 
     _op: Any
     _s: Optional[int]
@@ -116,7 +126,7 @@ class Packet:
     @property
     def d(self) -> Any:
         start = self._d_start
-        if not start:
+        if start <= 0:
             return self._d
         raw = self._raw
         try:
@@ -124,8 +134,17 @@ class Packet:
         except _JSONDecodeError:
             d = reparse_d(raw, self._op, self._s, self._t)
         self._d = d
-        self._d_start = 0
+        self._d_start = -start
         return d
+
+    @property
+    def raw_d(self) -> bytes:
+        """The JSON text of ``d`` exactly as it is in the payload (bytes), not
+        parsed; ``b"null"`` when the payload has no ``d``. See the README."""
+        start = abs(self._d_start)
+        if not start:  # fully parsed when made: a valid payload
+            return raw_d_of_parsed(self._raw)
+        return raw_d_canonical(self._raw, start, self._op, self._s, self._t)
 
     def __repr__(self) -> str:
         return f"Packet(op={self._op!r}, s={self._s!r}, t={self._t!r})"
@@ -206,6 +225,9 @@ class Decoder:
         self._t_handlers: dict[str, tuple[Handler, ...]] = {}
         self._busy = False
         self._new_context()
+
+    def __reduce_ex__(self, protocol: Any) -> Any:
+        raise TypeError("cannot pickle 'Decoder' object: it holds one connection's stream state")
 
     # -- state ----------------------------------------------------------------
 
@@ -304,6 +326,31 @@ class Decoder:
                 handler(pkt)
         return pkt
 
+    def feed_raw(self, data: Any) -> Optional[bytes]:
+        """Like feed(), but return the complete payload's bytes (or None) and
+        build no Packet: no envelope read, no handlers, no seq. Decompression,
+        limits, poisoning, counters and exceptions are those of feed()."""
+        if self._busy:
+            raise RuntimeError("Decoder.feed() re-entered while it is running")
+        if self._poison is not None:
+            raise type(self._poison)(
+                f"decoder is poisoned by an earlier error ({self._poison}); call reset() for a new connection"
+            )
+        self._busy = True
+        try:
+            compress = self._compress
+            if compress == "zlib-stream":
+                raw = self._feed_zlib(data)
+            elif compress == "zstd-stream":
+                raw = self._feed_zstd(data)
+            else:
+                raw = self._feed_plain(data)
+            if raw is not None:
+                self.payloads += 1
+            return raw
+        finally:
+            self._busy = False
+
     def _fail(self, exc: CodecError) -> CodecError:
         self._poison = exc
         return exc
@@ -313,7 +360,7 @@ class Decoder:
             try:
                 raw = data.encode("utf-8")
             except UnicodeEncodeError as exc:
-                raise DecodeError(f"payload is not valid UTF-8: {exc}") from None
+                raise str_not_utf8_error(exc) from None
         elif type(data) is bytes:
             raw = data
         else:
