@@ -196,7 +196,15 @@ async def bridge_main(args: argparse.Namespace) -> int:
         _err(f"[bridge] owner {leases.owner}: candidates {_ranges(ids)} of {shard_count}, "
              f"prefix {prefix}, max_concurrency {queue.max_concurrency}, lease ttl "
              f"{args.lease_ttl}s, compress={compress}, codec={mijcodec.IMPLEMENTATION}")
-        runner = asyncio.ensure_future(manager.run())
+        async def supervise() -> None:
+            # run() returns at once while no shard was added yet (nothing to wait for)
+            while True:
+                await manager.run()
+                if manager.shards or stop.is_set():
+                    return
+                await asyncio.sleep(0.1)
+
+        runner = asyncio.ensure_future(supervise())
         ticker = asyncio.ensure_future(cluster.run())
         stopper = asyncio.ensure_future(stop.wait())
         try:
