@@ -462,19 +462,21 @@ if redis.call('HGET', KEYS[2], 'pub_session') == sid then
   last = tonumber(redis.call('HGET', KEYS[2], 'pub_seq') or '0')
 end
 local added = 0
-local maxlen = tonumber(ARGV[4])
+local trim = ARGV[4] ~= '0'
+local shard = ARGV[3]
+local j = 6
 for i = 3, #KEYS do
-  local s = tonumber(ARGV[6 + (i - 3) * 2])
-  if s > last then
-    local d = ARGV[7 + (i - 3) * 2]
-    if maxlen > 0 then
-      redis.call('XADD', KEYS[i], 'MAXLEN', '~', maxlen, '*', 'shard', ARGV[3], 's', s,
-                 'session', sid, 'd', d)
+  local s = ARGV[j]
+  if tonumber(s) > last then
+    if trim then
+      redis.call('XADD', KEYS[i], 'MAXLEN', '~', ARGV[4], '*', 'shard', shard, 's', s,
+                 'session', sid, 'd', ARGV[j + 1])
     else
-      redis.call('XADD', KEYS[i], '*', 'shard', ARGV[3], 's', s, 'session', sid, 'd', d)
+      redis.call('XADD', KEYS[i], '*', 'shard', shard, 's', s, 'session', sid, 'd', ARGV[j + 1])
     end
     added = added + 1
   end
+  j = j + 2
 end
 local final = tonumber(ARGV[5])
 if final > last then
