@@ -17,7 +17,7 @@ round is timed from "go" until:
 * run: the last JSON line was read from its stdout.
 
 ``benchmark.extra_info["events_per_s"]`` is dispatches / mean round time.  Keep it short:
-three rounds per client, about 20 s in all.
+five rounds per client, about 35 s in all.
 """
 from __future__ import annotations
 
@@ -37,7 +37,7 @@ import pytest
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 MIX = "realistic"
-ROUNDS = 3
+ROUNDS = 5
 TOKEN = "bench-token"
 
 

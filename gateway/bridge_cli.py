@@ -169,11 +169,9 @@ async def bridge_main(args: argparse.Namespace) -> int:
                                    margin=min(0.25, args.identify_period / 10))
         await queue.configure(limits, refresh)
         store = RedisSessionStore(redis, prefix=prefix, seq_from_sink=True, leases=leases)
-        fenced: list[int] = []
-
-        def on_fenced(shard_id: int) -> None:
+        def on_fenced(shard_id: int, token: Optional[str]) -> None:
             if cluster is not None:
-                cluster.on_fenced(shard_id)
+                cluster.on_fenced(shard_id, token)
 
         sink = RedisEventSink(redis, prefix=prefix, maxlen=args.maxlen or None, events=wanted,
                               leases=leases, max_events=args.buffer, on_fenced=on_fenced)

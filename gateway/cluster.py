@@ -104,8 +104,11 @@ class ShardCluster:
                 except Exception:
                     pass
 
-    def on_fenced(self, shard_id: int) -> None:
-        """The sink (or store) found the lease gone: disconnect at once."""
+    def on_fenced(self, shard_id: int, token: Optional[str] = None) -> None:
+        """The sink found the lease ``token`` gone: disconnect at once (unless the shard runs
+        under a newer lease by now)."""
+        if token is not None and self.leases.token(shard_id) not in (None, token):
+            return
         if shard_id in self.running and shard_id not in self._dropping:
             asyncio.ensure_future(self._lost(shard_id, "write fenced: lease lost"))
 

@@ -509,13 +509,14 @@ class RedisEventSink:
     in pipelined batches and retries with backoff while Redis is down or slow, never dropping
     an event (only a fenced one, which the new owner's RESUME replays).
     ``events`` (a set of names) limits what is published; the others still move the seq.
-    ``on_fenced(shard_id)`` is called when a write was refused because the lease is gone."""
+    ``on_fenced(shard_id, token)`` is called when a write was refused because the lease
+    (``token``, None: none held at offer time) is gone."""
 
     def __init__(self, redis: "aioredis.Redis", *, prefix: str = DEFAULT_PREFIX,
                  maxlen: Optional[int] = 100_000, events: Optional[Iterable[str]] = None,
                  leases: Optional[RedisShardLeases] = None, max_events: int = 10_000,
                  max_bytes: int = 64 << 20, batch: int = 500,
-                 on_fenced: Optional[Callable[[int], Any]] = None,
+                 on_fenced: Optional[Callable[[int, Optional[str]], Any]] = None,
                  retry_cap: float = 1.0) -> None:
         self.redis = redis
         self.prefix = prefix
@@ -575,7 +576,7 @@ class RedisEventSink:
             token = self.leases.token(record.shard_id) or ""
             if not token:  # not ours: never publish (the owner does)
                 self.fenced += 1
-                self._fenced(record.shard_id)
+                self._fenced(record.shard_id, None)
                 return True
         publish = self.events is None or record.name in self.events
         it = _Item(record, token, publish)
@@ -622,10 +623,10 @@ class RedisEventSink:
             log.warning("sink closed with %d events unwritten (their shards RESUME from the "
                         "last published seq)", len(self._buf))
 
-    def _fenced(self, shard_id: int) -> None:
+    def _fenced(self, shard_id: int, token: Optional[str]) -> None:
         if self.on_fenced is not None:
             try:
-                self.on_fenced(shard_id)
+                self.on_fenced(shard_id, token)
             except Exception:  # pragma: no cover
                 log.exception("on_fenced(%d) failed", shard_id)
 
@@ -657,7 +658,7 @@ class RedisEventSink:
             n = int(res)
             if n < 0:
                 self.fenced += len(g)
-                self._fenced(g[0].record.shard_id)
+                self._fenced(g[0].record.shard_id, g[0].token)
             else:
                 self.published += n
                 self.skipped += sum(1 for it in g if it.publish) - n

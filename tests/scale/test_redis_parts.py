@@ -240,7 +240,7 @@ async def test_sink_fenced_after_lease_lost(redis_server, redis):
         fenced = []
         leases = RedisShardLeases(redis, ttl=0.2)
         await leases.try_acquire(0)
-        sink = RedisEventSink(redis, leases=leases, on_fenced=fenced.append)
+        sink = RedisEventSink(redis, leases=leases, on_fenced=lambda i, tok: fenced.append(i))
         sink.offer(DispatchRecord(0, "s", 1, "E", b"1"))
         assert await sink.flush(5)
         await asyncio.sleep(0.3)
