@@ -4,8 +4,9 @@
 ``add_shard`` / ``remove_shard`` from :class:`~gateway.protocols.ShardLeases`:
 
 - every ``interval`` (default ``ttl / 3``) it renews the leases it holds; a shard whose renew
-  failed is disconnected at once, and so is one whose lease it could not confirm (Redis not
-  answering) for so long that the lease might expire before the next tick;
+  was refused is disconnected at once, and a watchdog (independent of the ticks, which a
+  Redis that does not answer slows down) disconnects one whose lease it could not confirm for
+  so long that it is within ``min(interval, ttl / 4)`` of a possible expiry;
 - it takes free leases up to its fair share (``ceil(wanted / live members)``), starting at a
   point of the id range given by its rank among the members, so processes started together
   split the range instead of racing for the same ids; a shard that stays free for
@@ -50,6 +51,9 @@ class ShardCluster:
         self.grace = grace
         self.rebalance_every = rebalance_every
         self.renew_timeout = renew_timeout if renew_timeout is not None else self.interval / 2
+        # one failed renew is tolerated; after the second the shard stops this long before
+        # its lease could expire (6 s TTL: at 1.5 s)
+        self.safety = min(self.interval, leases.ttl / 4)
         self.report = report or (lambda line: log.info("%s", line))
         self.running: set[int] = set()
         self._sticky: set[int] = set()      # taken by grace: never handed over by rebalancing
@@ -72,6 +76,14 @@ class ShardCluster:
         """Tick until :meth:`stop`.  The first tick waits one interval after joining, so
         processes started together see each other before they take shards."""
         await self._heartbeat()
+        watchdog = asyncio.ensure_future(self._watchdog())
+        try:
+            await self._loop()
+        finally:
+            watchdog.cancel()
+            await asyncio.gather(watchdog, return_exceptions=True)
+
+    async def _loop(self) -> None:
         try:
             await asyncio.wait_for(self._stop.wait(), self.interval)
         except asyncio.TimeoutError:
@@ -192,19 +204,27 @@ class ShardCluster:
                 for i in held:
                     if i not in still:
                         await self._lost(i, "lease lost (renew refused)")
-        # not confirmed for so long that the lease may expire before the next tick: stop now
-        now = time.monotonic()
-        valid_until = getattr(self.leases, "valid_until", None)
-        if valid_until is not None:
-            for i in sorted(self.leases.held()):
-                if valid_until(i) - now <= self.interval + self.renew_timeout:
-                    forget = getattr(self.leases, "forget", None)
-                    if forget is not None:
-                        forget(i)
-                    await self._lost(i, "lease not renewed in time")
         for i in sorted(self.running - set(self.leases.held())):
             if i not in self._dropping:
                 await self._lost(i, "lease lost")
+
+    async def _watchdog(self) -> None:
+        """Independent of how long a tick takes (Redis timing out): a shard whose lease was
+        not confirmed for so long that it is within ``safety`` of a possible expiry is
+        disconnected now, before anyone else could take the lease."""
+        valid_until = getattr(self.leases, "valid_until", None)
+        if valid_until is None:
+            return
+        forget = getattr(self.leases, "forget", None)
+        step = min(0.05, self.interval / 10)
+        while True:
+            await asyncio.sleep(step)
+            now = time.monotonic()
+            for i in sorted(self.leases.held()):
+                if i in self.running and valid_until(i) - now <= self.safety:
+                    if forget is not None:
+                        forget(i)
+                    await self._lost(i, "lease not renewed in time")
 
     # ------------------------------------------------------------------ changes
     async def _take(self, shard_id: int, previous: Optional[str]) -> None:
