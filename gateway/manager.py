@@ -11,6 +11,7 @@ from typing import Any, Callable, Iterable
 
 import aiohttp
 
+from .errors import GatewayError
 from .protocols import EventSink, IdentifyQueue, SessionState, SessionStore
 from .ratelimit import IdentifyLimiter
 from .shard import DEFAULT_API_URL, Shard, fetch_gateway_bot
@@ -54,8 +55,9 @@ class ShardManager:
     (default: a :class:`~gateway.stores.FileSessionStore` on ``state_file`` when given, so a
     restarted process RESUMEs), ``sink``.  Parts passed in are the caller's to close.
 
-    :meth:`add_shard` / :meth:`remove_shard` change the running set (a lease loop drives them);
-    once they were used, :meth:`run` returns only on :meth:`close` or a fatal close."""
+    :meth:`add_shard` / :meth:`remove_shard` change the running set (a lease loop drives them;
+    start such a manager with ``shard_ids=[]``); once they were used (or with ``shard_ids=[]``),
+    :meth:`run` returns only on :meth:`close` or a fatal close."""
 
     def __init__(self, token: str, *, intents: int = 0, api_url: str = DEFAULT_API_URL,
                  shard_count: int | None = None, shard_ids: Iterable[int] | None = None,
@@ -75,7 +77,6 @@ class ShardManager:
         self._http = http
         self._own_http = http is None
         self.identify_queue: IdentifyQueue | None = identify_queue or identify_limiter
-        self._configure_queue = self.identify_queue is None
         if session_store is None and state_file:
             session_store = FileSessionStore(state_file)
         self.session_store = session_store
@@ -89,7 +90,8 @@ class ShardManager:
         self._tasks: dict[int, asyncio.Task] = {}
         self._started = False
         self._start_task: asyncio.Future | None = None
-        self._dynamic = False
+        # shard_ids=[]: the running set is driven by add_shard/remove_shard (a lease loop)
+        self._dynamic = self.shard_ids == []
         self._closed = asyncio.Event()
         self._changed = asyncio.Event()
 
@@ -185,8 +187,8 @@ class ShardManager:
         if self.identify_queue is None:
             self.identify_queue = IdentifyLimiter(int(limits.get("max_concurrency") or 1),
                                                   self.identify_period, sleep=self._sleep)
-        if self._configure_queue:
-            await self.identify_queue.configure(limits, self._refresh_limits)
+        # every queue takes the limits (budget, max_concurrency) and how to re-read them
+        await self.identify_queue.configure(limits, self._refresh_limits)
         for i in sorted(ids, key=lambda i: (self.identify_queue.bucket(i), i)):
             await self._launch(i)
 
@@ -202,6 +204,8 @@ class ShardManager:
         return shard
 
     async def _launch(self, shard_id: int) -> Shard:
+        if self._closed.is_set():
+            raise GatewayError("the shard manager is closed")
         shard = self._make_shard(shard_id)
         self.shards[shard_id] = shard
         self._tasks[shard_id] = shard.start()  # RESUMEs from the session store when it can

@@ -12,19 +12,30 @@ Each protocol has an in-process default (this process only) and a Redis implemen
 - :class:`EventSink`: where dispatches go besides local handlers (e.g. Redis Streams), with
   backpressure the shard obeys.
 
-Contract between a shard and these parts (the shard side is in ``gateway.shard``):
+Contract between a shard and these parts (the shard side is in ``gateway.shard``; the
+in-process defaults are ``gateway.ratelimit.MemoryIdentifyQueue`` (alias ``IdentifyLimiter``)
+and ``gateway.stores.MemorySessionStore`` / ``FileSessionStore``):
 
 - Before every IDENTIFY (the first and every later one: op 9 ``false``, 4007/4009, ...) the shard
   awaits ``identify_queue.acquire(shard_id)``; the call is cancellable (``close()`` interrupts it).
+  The shard calls it after HELLO, so the connection heartbeats while it waits.  A
+  ``ShardManager`` calls ``identify_queue.configure(session_start_limit, refresh)`` once with
+  ``/gateway/bot``'s limits and a ``refresh`` that re-reads them.
 - The shard calls ``session_store.save(state)`` when a session is established (READY /
-  RESUMED) and when it closes resumably, and ``session_store.clear(shard_id)`` when the session
-  is gone (op 9 ``false``, 4007/4009, ``close(1000)``).  At start it RESUMEs from
-  ``await session_store.load(shard_id, shard_count)`` when that returns a state.
+  RESUMED) and when it stops resumably (``close(code)`` with a code other than 1000/1001, a
+  cancelled ``run()``, ``ShardManager.remove_shard(resumable=True)``), and
+  ``session_store.clear(shard_id)`` when the session is gone (op 9 ``false``, 4007/4009,
+  ``close(1000)``).  At the start of ``run()`` it RESUMEs from
+  ``await session_store.load(shard_id, shard_count)`` when that returns a state (and it holds
+  no session of its own).  Store errors are logged (one warning) and do not stop the shard.
 - For every dispatch (after de-duplication by ``s``, in order) the shard calls
   ``sink.offer(record)`` *before* it acknowledges that ``s`` (its ``seq``, heartbeats and the next
-  RESUME).  ``False`` means the sink is over its bound: the shard does not advance past that
-  event, closes the connection with a resumable code, awaits ``sink.wait_writable()`` before it
-  reconnects, and RESUMEs (Discord replays the event).
+  RESUME) and before local handlers see it.  ``False`` means the sink is over its bound: the shard
+  does not advance past that event (local handlers do not get it either), closes the connection
+  with a resumable code (4901), awaits ``sink.wait_writable()`` before it reconnects (``close()``
+  interrupts the wait), and RESUMEs (Discord replays the event).  ``record.raw_d`` is
+  ``packet.raw_d`` when the codec provides it, else ``orjson.dumps(packet.d)``.
+- Parts passed to a ``Shard`` or ``ShardManager`` are the caller's: neither closes them.
 """
 from __future__ import annotations
 

@@ -458,7 +458,7 @@ class Shard:
         finally:
             ready.cancel()
             stopped.cancel()
-        if self._established.is_set():
+        if self._established.is_set() or ready in done:
             return
         if self.fatal is not None:
             raise self.fatal

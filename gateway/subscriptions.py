@@ -174,23 +174,27 @@ class Delivery:
                 for sub in list(self.subscribers):
                     sub.end()
                 return
-            lifecycle = isinstance(item, LifecycleEvent)
-            name = item.name if lifecycle else item.t
-            fns = list(self.handlers.get(name, ()))
-            if not lifecycle:
-                fns += self.handlers.get("*", ())
-            for fn in fns:
-                try:
-                    res = fn(item)
-                    if inspect.isawaitable(res):
-                        task = asyncio.ensure_future(res)
-                        self.handler_tasks.add(task)
-                        task.add_done_callback(self._handler_done)
-                except Exception:
-                    log.exception("shard %d: handler %r for %s failed", self.shard_id, fn, name)
-            for sub in list(self.subscribers):
-                if sub.wants(item):
-                    sub.put(item)
+            self._deliver(item)
+
+    def _deliver(self, item: Any) -> None:
+        # a separate frame: no local keeps a subscription alive while the loop waits
+        lifecycle = isinstance(item, LifecycleEvent)
+        name = item.name if lifecycle else item.t
+        fns = list(self.handlers.get(name, ()))
+        if not lifecycle:
+            fns += self.handlers.get("*", ())
+        for fn in fns:
+            try:
+                res = fn(item)
+                if inspect.isawaitable(res):
+                    task = asyncio.ensure_future(res)
+                    self.handler_tasks.add(task)
+                    task.add_done_callback(self._handler_done)
+            except Exception:
+                log.exception("shard %d: handler %r for %s failed", self.shard_id, fn, name)
+        for sub in list(self.subscribers):
+            if sub.wants(item):
+                sub.put(item)
 
     def _handler_done(self, task: asyncio.Task) -> None:
         self.handler_tasks.discard(task)

@@ -135,7 +135,9 @@ async def test_run_bad_token_on_rest():
 async def test_demo_exits_zero_and_proves_delivery():
     rc, out, err = await _gateway("demo", "--duration", "4", "--rate", "200", timeout=60)
     assert rc == 0, err
-    assert "\r" in err and "events" in err and "codec" in err
+    # piped: plain periodic status lines, no carriage returns
+    assert "\r" not in err and "events" in err and "codec" in err
+    assert sum(1 for line in err.splitlines() if line.startswith("events ")) >= 2
     assert "OK: all" in err and "exactly once and in order" in err
     assert "faults injected (10)" in err
 
@@ -154,3 +156,32 @@ async def test_run_state_file_resumes_next_run(tmp_path):
         assert rc == 0, err
         assert len(sim.identifies) == 1 and len(sim.resumes) == 1
         assert json.loads(out.splitlines()[0])["d"] == {"missed": True}
+
+
+async def test_demo_refreshes_with_cr_only_on_a_terminal():
+    import pty
+    master, slave = pty.openpty()
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "gateway", "demo", "--duration", "2", "--rate", "100",
+        stdout=asyncio.subprocess.DEVNULL, stderr=slave, env=_env(), cwd=str(ROOT))
+    os.close(slave)
+    chunks = []
+    loop = asyncio.get_running_loop()
+
+    def read() -> None:
+        while True:
+            try:
+                data = os.read(master, 65536)
+            except OSError:
+                return
+            if not data:
+                return
+            chunks.append(data)
+    reader = loop.run_in_executor(None, read)
+    rc = await asyncio.wait_for(proc.wait(), 60)
+    await asyncio.wait_for(reader, 10)
+    os.close(master)
+    text = b"".join(chunks).decode(errors="replace")
+    assert rc == 0, text
+    # the tty turns \n into \r\n: look for a carriage return that starts a refreshed line
+    assert "\revents " in text and "\x1b[K" in text and "OK: all" in text

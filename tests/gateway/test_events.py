@@ -134,3 +134,35 @@ async def test_cancelling_run_closes_the_connection(sim, shard_factory):
     await sim.wait_for(lambda: not conn.open, 2, "connection closed")
     assert conn.client_close_code not in (None, 1000)  # resumable close, not abandoned
     assert not shard._conn_tasks and not shard.running
+
+
+async def test_decoder_view_is_safe_and_state_is_explicit(sim, shard_factory):
+    from gateway import ShardState
+    sim.replay_overlap = 3  # replays repeat events the shard already has
+    shard = shard_factory()
+    assert shard.state is ShardState.IDLE
+    seen = []
+    shard.decoder.on("MESSAGE_CREATE", lambda ev: seen.append(ev.s))  # de-duplicated
+    for name in ("feed", "reset"):
+        try:
+            getattr(shard.decoder, name)
+        except AttributeError:
+            pass
+        else:
+            raise AssertionError(f"shard.decoder.{name} must not be reachable")
+    shard.start()
+    await shard.wait_until_ready(3)
+    assert shard.state is ShardState.ACTIVE
+    for i in range(5):
+        sim.dispatch("MESSAGE_CREATE", {"i": i})
+    await caught_up(sim, shard)
+    await sim.close(4000)  # RESUME replays 3 events already delivered
+    await sim.wait_ready(2)
+    sim.dispatch("MESSAGE_CREATE", {"i": 5})
+    await caught_up(sim, shard)
+    assert shard.metrics.duplicates >= 3
+    want = [s for s, t in session_log(sim) if t == "MESSAGE_CREATE"]
+    assert seen == want and len(seen) == 6
+    assert shard.decoder.payloads > 0 and shard.decoder.seq == shard.seq
+    await shard.close()
+    assert shard.state is ShardState.STOPPED

@@ -186,3 +186,25 @@ async def test_manager_adds_and_removes_shards_while_running():
             await mgr.close(keep_sessions=False)
             await asyncio.wait_for(runner, 5)
         assert store.states == {}
+
+
+async def test_lease_driven_manager_starts_empty_and_runs_until_closed():
+    async with GatewaySimulator(heartbeat_interval=0.1, shards=4) as sim:
+        mgr = ShardManager(sim.token, api_url=sim.api_url, shard_ids=[], identify_period=0.0,
+                           compress="zlib-stream", close_timeout=1.0)
+        runner = asyncio.ensure_future(mgr.run())
+        await asyncio.sleep(0.2)
+        assert not runner.done() and mgr.shards == {}  # nothing to run yet, still running
+        shard = await mgr.add_shard(2)
+        await shard.wait_until_ready(5)
+        assert sim.identifies[0].d["shard"] == [2, 4]
+        await mgr.remove_shard(2, resumable=False)
+        assert not runner.done()
+        await mgr.close()
+        await asyncio.wait_for(runner, 5)
+        try:
+            await mgr.add_shard(1)
+        except Exception as exc:
+            assert "closed" in str(exc)
+        else:
+            raise AssertionError("add_shard after close must fail")

@@ -6,7 +6,7 @@
 * the gateway websocket (on ``/gateway`` and on the resume path, ``/resume`` by default)
   honouring ``v``, ``encoding`` and ``compress`` (``zlib-stream``, ``zstd-stream`` or none).
 
-It speaks HELLO / heartbeat / ACK / IDENTIFY / RESUME / READY / RESUMED, keeps a per-session
+The gateway simulator (see the package docstring). It speaks HELLO / heartbeat / ACK / IDENTIFY / RESUME / READY / RESUMED, keeps a per-session
 event log so that RESUME replays every missed dispatch, records everything the clients send,
 and has scripted faults (op 7, op 9 both ways, closes with any code, dropped ACKs, op 1
 requests, corrupt frames, zlib frames split across messages, refused resumes, a resume URL
@@ -23,6 +23,7 @@ Usage::
 from __future__ import annotations
 
 import asyncio
+import collections
 import json
 import random
 import socket
@@ -33,20 +34,15 @@ from typing import Any, Callable, Iterable
 
 from aiohttp import WSMsgType, web
 
+from .traffic import EventSource, guild_create, member
+
 try:  # Python 3.14+
     from compression.zstd import ZstdCompressor  # type: ignore
 except ImportError:  # pragma: no cover - depends on the interpreter
     from backports.zstd import ZstdCompressor  # type: ignore
 
-__all__ = [
-    "GatewaySimulator",
-    "SimSession",
-    "SimConnection",
-    "ClientPayload",
-    "EventSource",
-    "make_event",
-    "verify_delivery",
-]
+__all__ = ["GatewaySimulator", "SimSession", "SimConnection", "ClientPayload", "SimEvent",
+           "FATAL_REASONS"]
 
 ZLIB_SUFFIX = b"\x00\x00\xff\xff"
 FATAL_REASONS = {
@@ -92,29 +88,65 @@ class ClientPayload:
 
 @dataclass
 class SimEvent:
+    """One logged dispatch; ``d`` is kept as its JSON text (``raw``), compact for long runs."""
+
     seq: int
     t: str
-    d: Any
+    raw: bytes
+
+    @classmethod
+    def make(cls, seq: int, t: str, d: Any) -> "SimEvent":
+        return cls(seq, t, _dumps(d))
+
+    @property
+    def d(self) -> Any:
+        return json.loads(self.raw)
 
 
 @dataclass
 class SimSession:
+    """One session's event log.  ``events`` holds the kept events (``events[i].seq ==
+    base + i + 1``); with the simulator's ``keep_payloads`` only the newest are kept (a
+    RESUME from before them gets op 9 ``false``), and with ``trim_acknowledged`` the events the
+    client acknowledged (heartbeat / RESUME ``seq``) are dropped, while
+    ``seq`` and ``digest`` (a running hash of every ``(seq, t)``) cover the whole session, so
+    delivery can still be verified in bounded memory (:class:`DeliveryVerifier`)."""
+
     id: str
     token: str
     shard: list[int]
     intents: int
-    events: list[SimEvent] = field(default_factory=list)  # events[i].seq == i + 1
+    events: list[SimEvent] = field(default_factory=list)
     valid: bool = True
     conn: "SimConnection | None" = None
     resumes: int = 0
+    keep: int | None = None
+    base: int = 0          # events trimmed from the front
+    digest: int = 0
 
     @property
     def seq(self) -> int:
-        return len(self.events)
+        return self.base + len(self.events)
+
+    def event_at(self, seq: int) -> SimEvent | None:
+        i = seq - self.base - 1
+        return self.events[i] if 0 <= i < len(self.events) else None
+
+    def trim(self, upto: int) -> None:
+        """Forget the payloads of events ``<= upto`` (they stay in ``seq`` and ``digest``)."""
+        cut = min(upto - self.base, len(self.events))
+        if cut > 0:
+            del self.events[:cut]
+            self.base += cut
 
     def append(self, t: str, d: Any) -> SimEvent:
-        ev = SimEvent(len(self.events) + 1, t, d)
+        ev = SimEvent.make(self.seq + 1, t, d)
         self.events.append(ev)
+        self.digest = hash((self.digest, ev.seq, t))
+        if self.keep is not None and len(self.events) > 2 * self.keep:
+            cut = len(self.events) - self.keep
+            del self.events[:cut]
+            self.base += cut
         if self.conn is not None:
             self.conn.wakeup.set()
         return ev
@@ -148,18 +180,21 @@ class SimConnection:
         self.sim = sim
         self.id = conn_id
         self.ws = ws
+        self.request = request
         self.path = request.path
         self.query = dict(request.query)
         compress = request.query.get("compress") or None
         self.compress = compress
-        self.encoder = _Encoder(compress, spacebar=sim.spacebar)
+        self.encoder: _Encoder | None = _Encoder(compress, spacebar=sim.spacebar)
         self.session: SimSession | None = None
         self.ready = False  # identified/resumed: dispatches flow
         self.sent_upto = 0  # last session seq written on this connection
         self.wakeup = asyncio.Event()
         self.lock = asyncio.Lock()
         self.received: list[ClientPayload] = []
-        self.sent_ops: list[tuple[int, str | None, int | None]] = []  # (op, t, s) as sent
+        # (op, t, s) as sent; bounded with the simulator's keep_payloads
+        self.sent_ops: collections.deque[tuple[int, str | None, int | None]] = \
+            collections.deque(maxlen=sim.keep_payloads or (1_000 if sim.trim_acknowledged else None))
         self.opened_at = time.monotonic()
         self.closed_at: float | None = None
         self.client_close_code: int | None = None  # code the client closed with
@@ -171,10 +206,12 @@ class SimConnection:
     def open(self) -> bool:
         return not self.ws.closed
 
-    async def send_payload(self, obj: dict, *, corrupt: bool = False) -> None:
-        payload = _dumps(obj)
+    async def send_payload(self, obj: dict, *, corrupt: bool = False,
+                           payload: bytes | None = None) -> None:
+        if payload is None:
+            payload = _dumps(obj)
         async with self.lock:
-            if self.ws.closed:
+            if self.ws.closed or self.encoder is None:
                 return
             if corrupt:
                 data = self._garbage()
@@ -217,7 +254,8 @@ class SimConnection:
         if self.sim._corrupt_next > 0:
             self.sim._corrupt_next -= 1
             corrupt = True
-        await self.send_payload({"t": ev.t, "s": ev.seq, "op": 0, "d": ev.d}, corrupt=corrupt)
+        payload = b'{"t":%s,"s":%d,"op":0,"d":%s}' % (_dumps(ev.t), ev.seq, ev.raw)
+        await self.send_payload({"t": ev.t, "s": ev.seq, "op": 0}, corrupt=corrupt, payload=payload)
 
     async def writer(self) -> None:
         """Writes the session's events in sequence order, each at most once per connection."""
@@ -226,7 +264,9 @@ class SimConnection:
             self.wakeup.clear()
             while self.ready and self.session is not None and not self.ws.closed \
                     and self.sent_upto < self.session.seq and self.session.conn is self:
-                ev = self.session.events[self.sent_upto]
+                ev = self.session.event_at(self.sent_upto + 1)
+                if ev is None:  # trimmed: cannot happen once the resume checked the window
+                    break
                 self.sent_upto = ev.seq
                 await self.send_dispatch(ev)
                 if self.sim.dispatch_delay:
@@ -289,6 +329,9 @@ class GatewaySimulator:
         self.session_start_remaining = 999  # /gateway/bot session_start_limit.remaining
         self.session_start_reset_after = 14_400_000  # ms
         self.replay_overlap = 0  # RESUME replays this many already-acknowledged events again
+        self.keep_payloads: int | None = None  # per session: keep only the newest N payloads
+        # forget payloads the client acknowledged (heartbeat d, RESUME seq) minus replay_overlap
+        self.trim_acknowledged = False
         self._corrupt_next = 0
 
         # records
@@ -317,7 +360,7 @@ class GatewaySimulator:
         await self._runner.setup()
         self._site = web.TCPSite(self._runner, "127.0.0.1", 0)
         await self._site.start()
-        self.port = self._site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        self.port = self._runner.addresses[0][1]
         return self
 
     async def stop(self) -> None:
@@ -490,7 +533,7 @@ class GatewaySimulator:
         """Drop the TCP connection without a close frame."""
         for c in self._targets(conn):
             c.ready = False
-            transport = c.ws._req.transport if c.ws._req is not None else None  # type: ignore[attr-defined]
+            transport = c.request.transport
             if transport is not None:
                 transport.abort()
 
@@ -542,6 +585,7 @@ class GatewaySimulator:
             writer.cancel()
             conn.wakeup.set()
             self._tasks.discard(writer)
+            conn.encoder = None  # a compression context holds megabytes; the record stays
         return ws
 
     async def _on_client_message(self, conn: SimConnection, data: str | bytes) -> None:
@@ -572,6 +616,9 @@ class GatewaySimulator:
             await conn.close(4001)
             return
         if op == 1:
+            if self.trim_acknowledged and conn.session is not None and isinstance(d, int) \
+                    and conn.session.conn is conn:
+                conn.session.trim(d - self.replay_overlap)
             if self.drop_all_acks:
                 return
             if self.ack_drop > 0:
@@ -614,7 +661,13 @@ class GatewaySimulator:
             return
         self._session_counter += 1
         sid = f"sim{self._session_counter:04d}{self.rng.getrandbits(40):010x}"
-        session = SimSession(sid, d["token"], list(shard), intents)
+        if self.keep_payloads is not None or self.trim_acknowledged:
+            # ended sessions of this shard: only seq and digest are needed
+            for old in self.sessions.values():
+                if not old.valid and old.shard == list(shard) and old.events:
+                    old.base += len(old.events)
+                    old.events = []
+        session = SimSession(sid, d["token"], list(shard), intents, keep=self.keep_payloads)
         self.sessions[sid] = session
         conn.session = session
         session.conn = conn
@@ -631,7 +684,7 @@ class GatewaySimulator:
             "application": {"id": "100000000000000001", "flags": 0},
         })
         for g in guild_ids:
-            session.append("GUILD_CREATE", _guild_create(self.rng, g))
+            session.append("GUILD_CREATE", guild_create(self.rng, g))
         conn.ready = True
         conn.wakeup.set()
 
@@ -644,7 +697,11 @@ class GatewaySimulator:
             return
         session = self.sessions.get(d.get("session_id"))
         seq = d.get("seq")
-        if self.refuse_resume or session is None or not session.valid:
+        replay_from = max(0, (seq if isinstance(seq, int) else 0) - self.replay_overlap)
+        if self.refuse_resume or session is None or not session.valid or \
+                (session.base and replay_from < session.base):  # beyond the replay buffer
+            if session is not None and session.base and replay_from < session.base:
+                session.valid = False
             await asyncio.sleep(0)
             await conn.send_payload(self._envelope(9, False))
             return
@@ -658,7 +715,7 @@ class GatewaySimulator:
         session.conn = conn
         session.resumes += 1
         conn.session = session
-        conn.sent_upto = max(0, (seq or 0) - self.replay_overlap)
+        conn.sent_upto = replay_from
         session.append("RESUMED", {"_trace": ['["gateway-sim",{"micros":1}]']})
         conn.ready = True
         conn.wakeup.set()
@@ -673,9 +730,9 @@ class GatewaySimulator:
         limit = d.get("limit") or 0
         if user_ids:
             ids = user_ids if isinstance(user_ids, list) else [user_ids]
-            members = [_member(int(u), f"user{u}") for u in ids]
+            members = [member(int(u), f"user{u}") for u in ids]
         else:
-            members = [_member(2_000_000 + i, f"user{i:05d}") for i in range(self.members_per_guild)]
+            members = [member(2_000_000 + i, f"user{i:05d}") for i in range(self.members_per_guild)]
             if query:
                 members = [m for m in members if m["user"]["username"].startswith(query)]
             if limit:
@@ -692,139 +749,3 @@ class GatewaySimulator:
             session.append("GUILD_MEMBERS_CHUNK", payload)
 
 
-# ---------------------------------------------------------------------- verification
-def verify_delivery(sim: GatewaySimulator, received: dict[int, list[Any]]) -> tuple[int, list[str]]:
-    """Compare what a client delivered with the simulator's per-session logs.
-
-    ``received`` maps shard id to the dispatches delivered for it, in delivery order (objects
-    with ``.t``, ``.s`` and ``.d``, e.g. :class:`gateway.GatewayEvent`).  Each READY starts a
-    session (its ``d.session_id``); the dispatches after it must be exactly that session's log:
-    nothing missing, nothing twice, same order.  Returns ``(events logged, problems)``."""
-    problems: list[str] = []
-    logged = 0
-    for shard_id in sorted(received):
-        segments: list[tuple[str, list[Any]]] = []
-        for ev in received[shard_id]:
-            if ev.t == "READY":
-                segments.append((ev.d["session_id"], [ev]))
-            elif segments:
-                segments[-1][1].append(ev)
-            else:
-                problems.append(f"shard {shard_id}: {ev.t} s={ev.s} before any READY")
-        for sid, seg in segments:
-            session = sim.sessions.get(sid)
-            if session is None:
-                problems.append(f"shard {shard_id}: unknown session {sid}")
-                continue
-            logged += len(session.events)
-            got = [(e.s, e.t) for e in seg]
-            want = [(e.seq, e.t) for e in session.events]
-            if got != want:
-                seqs = [e.s for e in seg]
-                dup = len(seqs) - len(set(seqs))
-                missing = sorted({w[0] for w in want} - set(seqs))
-                problems.append(
-                    f"shard {shard_id} session {sid}: delivered {len(got)}, logged {len(want)}, "
-                    f"duplicates {dup}, missing {missing[:10]}, in order {seqs == sorted(seqs)}")
-    return logged, problems
-
-
-# ---------------------------------------------------------------------- realistic traffic
-_WORDS = ("the gateway never sleeps heartbeat ack resume replay shard zlib zstd frame "
-          "sequence dispatch guild channel member presence typing message hello world").split()
-
-
-def _snowflake(rng: random.Random) -> str:
-    return str((int(time.time() * 1000) - 1420070400000) << 22 | rng.getrandbits(22))
-
-
-def _user(rng: random.Random) -> dict:
-    uid = rng.randrange(10**17, 10**18)
-    return {"id": str(uid), "username": f"user{uid % 100000}", "global_name": None,
-            "discriminator": "0", "avatar": f"{rng.getrandbits(128):032x}", "public_flags": 0}
-
-
-def _member(uid: int, name: str) -> dict:
-    return {"user": {"id": str(uid), "username": name, "discriminator": "0", "avatar": None},
-            "roles": [], "joined_at": "2024-01-01T00:00:00.000000+00:00", "deaf": False,
-            "mute": False, "flags": 0}
-
-
-def _guild_create(rng: random.Random, guild_id: str) -> dict:
-    channels = [{"id": _snowflake(rng), "type": 0, "name": f"channel-{i}", "position": i,
-                 "permission_overwrites": [], "topic": None} for i in range(8)]
-    members = [{"user": _user(rng), "roles": [], "joined_at": "2024-01-01T00:00:00+00:00",
-                "deaf": False, "mute": False} for _ in range(10)]
-    return {"id": guild_id, "name": f"guild {guild_id}", "icon": None, "owner_id": _snowflake(rng),
-            "member_count": 2500, "large": True, "unavailable": False, "channels": channels,
-            "members": members, "roles": [{"id": guild_id, "name": "@everyone", "permissions": "0"}],
-            "presences": [], "voice_states": [], "threads": [], "features": ["COMMUNITY"],
-            "joined_at": "2024-01-01T00:00:00+00:00"}
-
-
-def make_event(rng: random.Random, n: int = 0) -> tuple[str, dict]:
-    """A realistic dispatch ``(t, d)``; ``n`` is stored in the payload (``"_n"``)."""
-    guild_id = str(1_000_000 + rng.randrange(3))
-    r = rng.random()
-    if r < 0.5:
-        content = " ".join(rng.choice(_WORDS) for _ in range(rng.randrange(1, 40)))
-        return "MESSAGE_CREATE", {
-            "type": 0, "tts": False, "timestamp": "2026-11-27T20:00:00.000000+00:00",
-            "pinned": False, "mentions": [], "mention_roles": [], "mention_everyone": False,
-            "id": _snowflake(rng), "flags": 0, "embeds": [], "edited_timestamp": None,
-            "content": content, "components": [], "channel_id": _snowflake(rng),
-            "author": _user(rng), "attachments": [], "guild_id": guild_id,
-            "member": {"roles": [], "joined_at": "2024-01-01T00:00:00+00:00"}, "_n": n}
-    if r < 0.75:
-        return "PRESENCE_UPDATE", {
-            "user": {"id": _snowflake(rng)}, "status": rng.choice(["online", "idle", "dnd"]),
-            "guild_id": guild_id, "client_status": {"desktop": "online"},
-            "activities": [{"name": "Custom Status", "type": 4, "state": rng.choice(_WORDS)}],
-            "_n": n}
-    if r < 0.9:
-        return "TYPING_START", {"user_id": _snowflake(rng), "timestamp": int(time.time()),
-                                "channel_id": _snowflake(rng), "guild_id": guild_id, "_n": n}
-    if r < 0.97:
-        return "MESSAGE_REACTION_ADD", {"user_id": _snowflake(rng), "type": 0,
-                                        "message_id": _snowflake(rng), "channel_id": _snowflake(rng),
-                                        "guild_id": guild_id, "emoji": {"id": None, "name": "👍"},
-                                        "_n": n}
-    return "GUILD_CREATE", dict(_guild_create(rng, guild_id), _n=n)
-
-
-class EventSource:
-    """Emits realistic dispatches to every valid session at ``rate`` events per second."""
-
-    def __init__(self, sim: GatewaySimulator, rate: float, *, seed: int | None = None) -> None:
-        self.sim = sim
-        self.rate = rate
-        self.rng = random.Random(seed)
-        self.emitted = 0
-        self._task: asyncio.Task | None = None
-
-    def start(self) -> None:
-        self._task = asyncio.ensure_future(self._run())
-
-    async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            try:
-                await self._task
-            except asyncio.CancelledError:
-                pass
-            self._task = None
-
-    async def _run(self) -> None:
-        tick = 0.01
-        budget = 0.0
-        last = time.monotonic()
-        while True:
-            await asyncio.sleep(tick)
-            now = time.monotonic()
-            budget += (now - last) * self.rate
-            last = now
-            while budget >= 1:
-                budget -= 1
-                self.emitted += 1
-                t, d = make_event(self.rng, self.emitted)
-                self.sim.dispatch(t, d)
