@@ -5,7 +5,9 @@ Redis streams ``{prefix}:events:{t}`` (fields ``shard``, ``s``, ``session``, ``d
 of ``d`` exactly as received).  Run the same command on as many processes and machines as you
 like: they share the shards, and the survivors take over the shards of one that dies.
 ``consume`` reads those streams through a consumer group and prints the same JSON lines as
-``run``.  Lifecycle lines go to stderr; exit codes are ``run``'s (0 ok, 1 fatal, 2 usage, 3 auth).
+``run``.  Lifecycle lines go to stderr; exit codes are ``run``'s (0 ``--duration``/``--max-events``,
+1 fatal, 2 usage, 3 auth, 130 SIGINT, 143 SIGTERM; on a signal ``bridge`` first hands every
+shard over).
 """
 from __future__ import annotations
 
@@ -56,7 +58,8 @@ def add_parsers(sub: Any) -> None:
     b.add_argument("--identify-period", type=float, default=5.0,
                    help="seconds between IDENTIFYs of one bucket (Discord: 5; for tests)")
     b.add_argument("--duration", type=float, default=None, help="hand over and exit 0 after S s")
-    b.add_argument("-v", "--verbose", action="store_true", help="log to stderr")
+    b.add_argument("-v", "--verbose", action="count", default=0,
+                   help="log to stderr (-v INFO, -vv DEBUG)")
     b.set_defaults(async_main=bridge_main)
 
     c = sub.add_parser("consume", help="read bridged dispatches through a consumer group")
@@ -70,7 +73,8 @@ def add_parsers(sub: Any) -> None:
     c.add_argument("--max-events", type=int, default=None, help="exit 0 after N events")
     c.add_argument("--duration", type=float, default=None, help="exit 0 after S seconds")
     c.add_argument("--full", action="store_true", help="include d in each line")
-    c.add_argument("-v", "--verbose", action="store_true", help="log to stderr")
+    c.add_argument("-v", "--verbose", action="count", default=0,
+                   help="log to stderr (-v INFO, -vv DEBUG)")
     c.set_defaults(async_main=consume_main)
 
 
@@ -79,13 +83,26 @@ def _err(line: str) -> None:
     err(line)
 
 
-def _stop_on_signals(stop: asyncio.Event) -> None:
+def _stop_on_signals(stop: asyncio.Event, got: list) -> None:
     loop = asyncio.get_running_loop()
+
+    def on(sig: int) -> None:
+        got.append(sig)
+        stop.set()
+
     for sig in (signal.SIGTERM, signal.SIGINT):
         try:
-            loop.add_signal_handler(sig, stop.set)
+            loop.add_signal_handler(sig, on, sig)
         except (NotImplementedError, RuntimeError):  # pragma: no cover - not on this platform
             pass
+
+
+def _signal_status(cli: Any, got: list) -> int:
+    """``run``'s statuses: 130 after SIGINT, 143 after SIGTERM."""
+    if not got:
+        return cli.EXIT_OK
+    return getattr(cli, "EXIT_SIGINT", 130) if got[0] == signal.SIGINT else \
+        getattr(cli, "EXIT_SIGTERM", 143)
 
 
 def _shard_plan(args: argparse.Namespace) -> tuple[Optional[list[int]], Optional[int], Optional[str]]:
@@ -134,7 +151,8 @@ async def bridge_main(args: argparse.Namespace) -> int:
     wanted = set(args.events.split(",")) if args.events else None
 
     stop = asyncio.Event()
-    _stop_on_signals(stop)
+    signals: list = []
+    _stop_on_signals(stop, signals)
     http = aiohttp.ClientSession()
     redis = connect(args.redis)
     manager = cluster = sink = None
@@ -218,10 +236,10 @@ async def bridge_main(args: argparse.Namespace) -> int:
                 else:
                     _err(f"error: {exc!r}")
                 return cli.EXIT_FATAL
-            why = "signal" if stop.is_set() else "duration reached"
+            why = signal.Signals(signals[0]).name if signals else "duration reached"
             _err(f"[bridge] {why}; handing over {len(cluster.running)} shard(s)")
             await cluster.stop(handover=True)
-            return cli.EXIT_OK
+            return _signal_status(cli, signals)
         finally:
             stopper.cancel()
             ticker.cancel()
@@ -264,7 +282,8 @@ async def consume_main(args: argparse.Namespace) -> int:
         return cli.EXIT_USAGE
     redis = connect(args.redis, timeout=5.0)
     stop = asyncio.Event()
-    _stop_on_signals(stop)
+    signals: list = []
+    _stop_on_signals(stop, signals)
     try:
         try:
             await redis.ping()
@@ -303,9 +322,9 @@ async def consume_main(args: argparse.Namespace) -> int:
                 _err(f"error: {reader.exception()!r}")
                 return cli.EXIT_FATAL
             reason = ("max-events reached" if done.is_set()
-                      else "signal" if stop.is_set() else "duration reached")
+                      else signal.Signals(signals[0]).name if signals else "duration reached")
             _err(f"[consume] {reason} ({count} events); closing")
-            return cli.EXIT_OK
+            return cli.EXIT_OK if done.is_set() else _signal_status(cli, signals)
         finally:
             stopper.cancel()
             if not reader.done():

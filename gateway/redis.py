@@ -11,7 +11,7 @@ prefix (default ``gateway``)::
                                              pub_session, pub_seq (what the sink published)
     {P}:events:{t}                           stream per event name: shard, s, session, d
 
-Needs Redis >= 6.2 (XAUTOCLAIM, GETDEL-free scripts use only 5.0 commands otherwise) and the
+Needs Redis >= 6.2 (XAUTOCLAIM; the scripts use only Redis 5 commands) and the
 ``redis`` client (``pip install 'mijcodec[redis]'``).  A single Redis (or a primary with
 replicas) is assumed; Redis Cluster is not supported (the scripts touch keys of several slots).
 """
@@ -101,13 +101,6 @@ end
 return rem
 """
 
-_SLOT_FREE = """
--- KEYS[1] bucket slot; ARGV[1] holder: release the slot early (only the holder)
-if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
-return 0
-"""
-
-
 class RedisIdentifyQueue:
     """At most one IDENTIFY per bucket (``shard_id % max_concurrency``) per ``period`` seconds
     among every process sharing the Redis, and the daily ``session_start_limit`` counted there.
@@ -133,7 +126,6 @@ class RedisIdentifyQueue:
         self._refresh: Optional[LimitsRefresher] = None
         self._identify = redis.register_script(_IDENTIFY)
         self._configure = redis.register_script(_CONFIGURE)
-        self._free = redis.register_script(_SLOT_FREE)
         self.grants: list[tuple[float, int, int]] = []  # (time.time(), bucket, shard_id)
         self.refreshes = 0
 
@@ -525,8 +517,9 @@ class RedisEventSink:
         self.leases = leases
         self.max_events = max_events
         self.max_bytes = max_bytes
-        self.low_events = max_events // 2
-        self.low_bytes = max_bytes // 2
+        # writable again at a quarter: room for the replay burst of the RESUME that follows
+        self.low_events = max_events // 4
+        self.low_bytes = max_bytes // 4
         self.batch = batch
         self.on_fenced = on_fenced
         self.retry_cap = retry_cap

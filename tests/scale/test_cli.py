@@ -54,7 +54,7 @@ async def test_events_filter_then_consume_prints_run_lines(redis_server, redis):
             await sim.stop_traffic()
             await wait_published(sim, redis, 20)
         finally:
-            assert await b.stop() == 0, b.text()
+            assert await b.stop() == 143, b.text()
             b.cleanup()
     entries = await read_streams(redis)
     names = {e[1] for e in entries}
