@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import enum
 import re
+import sys
 from typing import Any, Optional
 
 import orjson
@@ -36,6 +37,32 @@ DEFAULT_MAX_PAYLOAD_SIZE = 64 * 1024 * 1024
 
 #: The gateway closes the connection (4002) on a sent payload over this size.
 MAX_SEND_SIZE = 4096
+
+#: The largest max_payload_size a Decoder keeps: larger values are clamped to
+#: it (and read back clamped), in both implementations. A quarter of the
+#: address space (2**62 - 1 on 64-bit builds, 2**30 - 1 on 32-bit ones), so
+#: the compiled codec's size arithmetic (limit + 1, buffer doubling) never
+#: overflows; no payload of that size can be held anyway.
+MAX_PAYLOAD_LIMIT = sys.maxsize >> 1
+
+
+def payload_limit(max_payload_size: Any) -> int:
+    """Decoder's one rule for max_payload_size: an int (not a bool) >= 1,
+    clamped to MAX_PAYLOAD_LIMIT. ValueError otherwise."""
+    if type(max_payload_size) is not int or max_payload_size < 1:
+        raise ValueError(f"max_payload_size must be a positive int, not {max_payload_size!r}")
+    return min(max_payload_size, MAX_PAYLOAD_LIMIT)
+
+
+#: What feed(), feed_raw() and reset() raise on a Decoder whose __init__ never
+#: ran (made with Decoder.__new__), and __init__ on one that is set up already.
+NOT_INITIALISED = "this Decoder was never initialised (Decoder.__new__ without __init__)"
+INITIALISED_TWICE = (
+    "Decoder.__init__() called on a decoder that is set up already: a Decoder is "
+    "initialised once (reset() starts a new connection; other settings need a new Decoder)"
+)
+#: The poison a MemoryError in the middle of a payload leaves: the stream is lost.
+OUT_OF_MEMORY = "stream lost: out of memory in the middle of a payload"
 
 
 class Opcode(enum.IntEnum):
@@ -177,7 +204,12 @@ def str_not_utf8_error(exc: UnicodeEncodeError) -> DecodeError:
 _STRING_REST = re.compile(rb'(?:[^"\\]|\\.)*"', re.S).match  # after the opening quote
 _STRUCTURAL = re.compile(rb'["{}\[\]]').search
 _SCALAR = re.compile(rb'[^\s,:\[\]{}"]+').match
-_SPACE = re.compile(rb"[ \t\n\r]*").match
+_SPACE_RE = re.compile(rb"[ \t\n\r]*")
+
+
+def _skip_space(raw: bytes, pos: int) -> int:
+    m = _SPACE_RE.match(raw, pos)
+    return pos if m is None else m.end()
 
 
 def json_value_end(raw: bytes, pos: int) -> int:
@@ -219,7 +251,7 @@ def canonical_d_end(raw: bytes, start: int) -> int:
     end = json_value_end(raw, start)
     if end < 0:
         return -1
-    after = _SPACE(raw, end).end()
+    after = _skip_space(raw, end)
     return end if after == len(raw) - 1 else -1
 
 
@@ -227,10 +259,10 @@ def locate_d(raw: bytes) -> Optional[tuple[int, int]]:
     """``(start, end)`` of the text of the top-level key ``d`` (its last
     occurrence, as the parser keeps the last of repeated keys), or None when
     there is none. ``raw`` must be a payload the full parse accepted."""
-    pos = _SPACE(raw, 0).end()
+    pos = _skip_space(raw, 0)
     if pos >= len(raw) or raw[pos] != 0x7B:
         return None
-    pos = _SPACE(raw, pos + 1).end()
+    pos = _skip_space(raw, pos + 1)
     found = None
     while pos < len(raw) and raw[pos] == 0x22:
         key_end = json_value_end(raw, pos)
@@ -238,18 +270,18 @@ def locate_d(raw: bytes) -> Optional[tuple[int, int]]:
             return None
         key = raw[pos:key_end]
         is_d = key == b'"d"' or (b"\\" in key and _loads(key) == "d")
-        pos = _SPACE(raw, key_end).end()
+        pos = _skip_space(raw, key_end)
         if pos >= len(raw) or raw[pos] != 0x3A:  # :
             return None
-        start = _SPACE(raw, pos + 1).end()
+        start = _skip_space(raw, pos + 1)
         end = json_value_end(raw, start)
         if end < 0:
             return None
         if is_d:
             found = (start, end)
-        pos = _SPACE(raw, end).end()
+        pos = _skip_space(raw, end)
         if pos < len(raw) and raw[pos] == 0x2C:  # ,
-            pos = _SPACE(raw, pos + 1).end()
+            pos = _skip_space(raw, pos + 1)
         else:
             break
     return found
