@@ -768,6 +768,7 @@ class RedisConsumer:
         self.acked = 0
         self.claimed = 0
         self._closed = False
+        self._gone: list[tuple[str, Any]] = []
 
     def stream(self, name: str) -> str:
         return f"{self.prefix}:events:{name}"
@@ -802,14 +803,21 @@ class RedisConsumer:
         t = self._name_of(stream)
         out = []
         for entry_id, fields in entries:
-            if fields is None:  # deleted (trimmed) while pending
+            if not fields:  # trimmed away while pending: nothing to handle, drop it
+                self._gone.append((stream, entry_id))
                 continue
             ev = StreamEvent(stream, _s(entry_id), t, fields)
             ev.deliveries = deliveries
             out.append(ev)
         return out
 
+    async def _ack_gone(self) -> None:
+        while self._gone:
+            st, entry_id = self._gone.pop()
+            await self.redis.xack(st, self.group, entry_id)
+
     async def _read(self) -> None:
+        await self._ack_gone()
         await self._discover()
         if not self.streams:
             await asyncio.sleep(min(self.block, 0.2))
@@ -875,6 +883,7 @@ class RedisConsumer:
             if self._closed:
                 raise StopAsyncIteration
             await self._read()
+        await self._ack_gone()
         ev = self._batch.popleft()
         self._pending_ack = ev
         return ev
@@ -887,6 +896,7 @@ class RedisConsumer:
                 if self._closed:
                     return
                 await self._read()
+            await self._ack_gone()
             ev = self._batch.popleft()
             try:
                 res = handler(ev)

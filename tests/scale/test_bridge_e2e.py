@@ -69,6 +69,7 @@ async def test_identify_buckets_across_three_processes(redis_server, redis, max_
             firsts = sorted(items[0][0] for items in by_bucket.values())
             assert len(firsts) == max_concurrency and firsts[-1] - firsts[0] < period
         assert await redis.hget("gateway:limits", "remaining") == b"%d" % (999 - SHARDS)
+        assert_never_two_connections(sim)
 
 
 async def test_kill9_failover_resumes_and_publishes_exactly_once(redis_server, redis):

@@ -358,3 +358,16 @@ async def test_consumer_restart_rereads_own_pending_and_run_leaves_failures(redi
     assert len(p) == 1  # only the failed one stays pending
     left = await redis.xrange("gateway:events:MESSAGE_CREATE", p[0]["message_id"], p[0]["message_id"])
     assert left[0][1][b"s"] == b"3"
+
+
+async def test_consumer_drops_pending_entries_trimmed_away(redis):
+    await _publish(redis, 3)
+    c = RedisConsumer(redis, "g", name="c", events=["MESSAGE_CREATE"], block=0.1)
+    assert (await c.__anext__()).s == 1  # 1..3 now pending for "c"
+    first_ids = [e[0] for e in await redis.xrange("gateway:events:MESSAGE_CREATE")]
+    await redis.xdel("gateway:events:MESSAGE_CREATE", first_ids[1])  # 2 trimmed away
+    again = RedisConsumer(redis, "g", name="c", events=["MESSAGE_CREATE"], block=0.1)
+    seen = [(await again.__anext__()).s, (await again.__anext__()).s]
+    await again.aclose()
+    assert seen == [1, 3]
+    assert (await redis.xpending("gateway:events:MESSAGE_CREATE", "g"))["pending"] == 0
