@@ -907,6 +907,10 @@ class RedisConsumer:
                 continue
             await self.ack(ev)
 
+    def stop(self) -> None:
+        """Make :meth:`run` return (and the iterator end) before its next event."""
+        self._closed = True
+
     async def aclose(self, ack_last: bool = True) -> None:
         """Stop; the event being handled is acked when ``ack_last`` (the handler returned)."""
         self._closed = True

@@ -83,3 +83,12 @@ async def test_events_filter_then_consume_prints_run_lines(redis_server, redis):
     first = [orjson.loads(x) for x in out.splitlines()]
     assert len(first) == 3 and all(set(x) == {"shard", "t", "s"} and x["t"] == "TYPING_START"
                                    for x in first)
+
+
+async def test_fatal_close_code_exits_1(redis_server, redis):
+    async with GatewaySimulator(heartbeat_interval=1.0, allowed_intents=1) as sim:
+        code, _, err = await _gateway("bridge", "--redis", redis_server.url, "--token", sim.token,
+                                      "--api-url", sim.api_url, "--shards", "1",
+                                      "--lease-ttl", "1.5", "--intents", "513", timeout=60)
+    assert code == 1, err
+    assert "fatal: shard 0 closed with code 4014" in err

@@ -350,7 +350,7 @@ async def test_consumer_restart_rereads_own_pending_and_run_leaves_failures(redi
             raise RuntimeError("boom")
         handled.append(e.s)
         if len(handled) == 3:
-            again._closed = True
+            again.stop()
 
     await asyncio.wait_for(again.run(handler), 10)
     assert handled == [1, 2, 4]
@@ -371,3 +371,35 @@ async def test_consumer_drops_pending_entries_trimmed_away(redis):
     await again.aclose()
     assert seen == [1, 3]
     assert (await redis.xpending("gateway:events:MESSAGE_CREATE", "g"))["pending"] == 0
+
+
+async def test_identify_unknown_budget_is_read_before_granting(redis):
+    calls = []
+
+    async def refresh():
+        calls.append(1)
+        return {"remaining": 3, "total": 1000, "reset_after": 60_000, "max_concurrency": 1}
+
+    q = RedisIdentifyQueue(redis, period=0.01, margin=0.0)
+    await q.configure({"max_concurrency": 1}, refresh)  # no remaining known (key absent)
+    await q.acquire(0)
+    assert calls == [1] and await q.remaining() == 2
+    # without a way to re-read it, an unknown budget does not block
+    q2 = RedisIdentifyQueue(redis, prefix="other", period=0.01, margin=0.0)
+    await asyncio.wait_for(q2.acquire(0), 5)
+    assert await q2.remaining() is None
+
+
+async def test_consumer_run_with_async_handler(redis):
+    await _publish(redis, 3)
+    c = RedisConsumer(redis, "g", events=["MESSAGE_CREATE"], block=0.1)
+    seen = []
+
+    async def handler(ev):
+        await asyncio.sleep(0)
+        seen.append(ev.s)
+        if len(seen) == 3:
+            c.stop()
+
+    await asyncio.wait_for(c.run(handler), 10)
+    assert seen == [1, 2, 3] and c.acked == 3
