@@ -49,7 +49,8 @@ stdout: one JSON object per line per dispatch, in order per shard:
   resumably, waits until the output drained, and RESUMEs (the gateway replays the events).
 stderr: lifecycle lines ("[shard 0] ready session_id=...", "[shard 0] disconnected code=4900 ..."),
   "[gateway] ..." lines (start, session-start-limit waits, why it stops), errors; -v adds log
-  lines (INFO), -vv DEBUG.  The token never appears in any output.
+  lines (INFO), -vv DEBUG.  stderr never blocks the connection either (beyond 10000 waiting
+  lines, lines are dropped and counted).  The token never appears in any output.
 --state-file FILE: sessions are loaded at start (RESUME instead of IDENTIFY) and saved whenever
   a session starts and at exit; the saved seq is the last event printed (or filtered out), so
   the next run with the same file continues without a gap.  With a state file every exit
@@ -67,12 +68,77 @@ exit status:
 """
 
 
+class _StderrWriter:
+    """stderr lines written by a thread, so a stalled stderr never blocks the event loop.
+    At most ``limit`` lines wait; beyond that lines are dropped and the number dropped is
+    said once stderr moves again."""
+
+    def __init__(self, fd: int = 2, limit: int = 10_000) -> None:
+        self.fd = fd
+        self.limit = limit
+        self.dropped = 0
+        self._lines: collections.deque[str] = collections.deque()
+        self._cond = threading.Condition()
+        self._closing = False
+        self._thread = threading.Thread(target=self._run, name="gateway-stderr", daemon=True)
+        self._thread.start()
+
+    def write(self, line: str) -> None:
+        with self._cond:
+            if len(self._lines) >= self.limit:
+                self.dropped += 1
+                return
+            self._lines.append(line)
+            self._cond.notify()
+
+    def _run(self) -> None:
+        while True:
+            with self._cond:
+                while not self._lines and not self._closing:
+                    self._cond.wait()
+                if not self._lines:
+                    return
+                lines = list(self._lines)
+                self._lines.clear()
+                dropped, self.dropped = self.dropped, 0
+            if dropped:
+                lines.append(f"[gateway] {dropped} stderr lines dropped (stderr was not read)")
+            data = ("\n".join(lines) + "\n").encode(errors="replace")
+            try:
+                while data:
+                    data = data[os.write(self.fd, data):]
+            except OSError:  # stderr is gone: nothing left to tell
+                return
+
+    def close(self, timeout: float = 2.0) -> None:
+        with self._cond:
+            self._closing = True
+            self._cond.notify()
+        self._thread.join(timeout)
+
+
+_stderr: _StderrWriter | None = None
+
+
 def _err(line: str) -> None:
+    if _stderr is not None:
+        _stderr.write(line)
+        return
     try:
         sys.stderr.write(line + "\n")
         sys.stderr.flush()
     except (BrokenPipeError, ValueError):  # stderr gone too: nothing left to tell
         pass
+
+
+class _WriterHandler(logging.Handler):
+    """Log records into the stderr writer thread (formatted, redacted)."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            _err(self.format(record))
+        except Exception:  # pragma: no cover - logging must never raise
+            pass
 
 
 class _RedactingFormatter(logging.Formatter):
@@ -208,8 +274,13 @@ def main(argv: list[str] | None = None) -> int:
             return EXIT_USAGE
         token = checked["token"]
         secrets = [token, token[4:] if token.startswith("Bot ") else token]
+    global _stderr
     level = {0: logging.ERROR, 1: logging.INFO}.get(args.verbose, logging.DEBUG)
-    handler = logging.StreamHandler(sys.stderr)
+    if args.command == "run":
+        _stderr = _StderrWriter()
+        handler: logging.Handler = _WriterHandler()
+    else:
+        handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(_RedactingFormatter("%(levelname)s %(name)s: %(message)s", secrets))
     logging.basicConfig(level=level, handlers=[handler])
     try:
@@ -220,6 +291,11 @@ def main(argv: list[str] | None = None) -> int:
         return asyncio.run(_demo(args))
     except KeyboardInterrupt:  # before the signal handlers are installed
         return EXIT_SIGINT
+    finally:
+        if _stderr is not None:
+            logging.getLogger().removeHandler(handler)
+            _stderr.close()
+            _stderr = None
 
 
 # ---------------------------------------------------------------------------- run: output
@@ -238,6 +314,7 @@ class StdoutSink:
                  on_done: Callable[[], None] = lambda: None) -> None:
         self.fd = fd
         self.full = full
+        self.wants_raw_d = full  # without --full, d is never parsed nor serialised
         self.wanted = wanted
         self.max_events = max_events
         self.high = high

@@ -34,7 +34,8 @@ and ``gateway.stores.MemorySessionStore`` / ``FileSessionStore``):
   does not advance past that event (local handlers do not get it either), closes the connection
   with a resumable code (4901), awaits ``sink.wait_writable()`` before it reconnects (``close()``
   interrupts the wait), and RESUMEs (Discord replays the event).  ``record.raw_d`` is
-  ``packet.raw_d`` when the codec provides it, else ``orjson.dumps(packet.d)``.
+  ``packet.raw_d`` when the codec provides it, else ``orjson.dumps(packet.d)`` (a sink with an
+  attribute ``wants_raw_d = False`` gets ``b""`` there and reads ``record.packet`` itself).
 - Parts passed to a ``Shard`` or ``ShardManager`` are the caller's: neither closes them.
 """
 from __future__ import annotations

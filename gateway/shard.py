@@ -501,8 +501,14 @@ class Shard:
             if self._http is None:
                 self._http = aiohttp.ClientSession()
             if self.gateway_url is None:
-                info = await fetch_gateway_bot(self._http, self.api_url, self._token)
-                self.gateway_url = info["url"]
+                fetch = asyncio.ensure_future(fetch_gateway_bot(self._http, self.api_url,
+                                                                self._token))
+                await self._until_stopped(asyncio.shield(fetch))
+                if not fetch.done():  # close() came first
+                    fetch.cancel()
+                    await asyncio.gather(fetch, return_exceptions=True)
+                    return
+                self.gateway_url = fetch.result()["url"]
             if not self.session.resumable and self.session_store is not None:
                 state = await self.session_store.load(self.shard_id, self.shard_count)
                 if state is not None:
@@ -985,6 +991,8 @@ class Shard:
 
     def _record(self, pkt: Any) -> DispatchRecord:
         raw_d = getattr(pkt, "raw_d", None)
+        if raw_d is None and not getattr(self.sink, "wants_raw_d", True):
+            raw_d = b""  # the sink said it reads the packet itself: no serialisation
         if raw_d is None:
             try:
                 raw_d = orjson.dumps(pkt.d)

@@ -49,6 +49,8 @@ class HostileGateway:
         self.chunk_answer = chunk_answer    # raw d of the GUILD_MEMBERS_CHUNK answering op 8
         self.session_start_remaining = session_start_remaining
         self.session_start_reset_after = session_start_reset_after
+        self.bot_hangs = False  # GET /gateway/bot never answers (until the server stops)
+        self._released = asyncio.Event()
         self.conns: list[Conn] = []
         self.log: list[tuple[int, str, str]] = []  # (seq, t, raw d) of the one session
         self.session_id = "hostile-session"
@@ -95,6 +97,7 @@ class HostileGateway:
         return self
 
     async def __aexit__(self, *exc: object) -> None:
+        self._released.set()
         for ws in list(self._live):
             await ws.close(code=1001)
         assert self._runner is not None
@@ -102,6 +105,8 @@ class HostileGateway:
 
     async def _bot(self, request: web.Request) -> web.Response:
         self.gateway_bot_requests += 1
+        if self.bot_hangs:
+            await self._released.wait()
         return web.json_response({"url": self.gateway_url, "shards": 1, "session_start_limit": {
             "total": 1000, "remaining": self.session_start_remaining,
             "reset_after": self.session_start_reset_after, "max_concurrency": 1}})

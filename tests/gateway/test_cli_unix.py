@@ -159,7 +159,7 @@ async def test_session_start_wait_is_said_and_duration_counts_from_start():
     async with GatewaySimulator(heartbeat_interval=0.1) as sim:
         sim.session_start_remaining = 0
         t0 = time.monotonic()
-        rc, out, err = await _gateway(*_args(sim, "--duration", "1.5"))
+        rc, out, err = await _gateway(*_args(sim, "--duration", "2.5"))
         assert rc == 0, err
         assert time.monotonic() - t0 < 10
         assert "session_start_limit exhausted: waiting 14400s" in err
@@ -174,12 +174,16 @@ async def test_token_never_in_any_output_at_debug(tmp_path):
             await sim.send_reconnect()
             await sim.wait_ready(2, timeout=10)
             await sim.close(4000)
+            await sim.wait_ready(3, timeout=10)
+            for i in range(10):  # READY, 3 GUILD_CREATE, 2 RESUMED, then these: exit at 8
+                sim.dispatch("MESSAGE_CREATE", {"i": i})
         f = asyncio.ensure_future(faults())
         rc, out, err = await _gateway(*_args(sim, "-vv", "--full", "--state-file", str(state),
-                                             "--duration", "2.5"))
+                                             "--max-events", "8"), timeout=40)
         await f
         assert rc == 0, err
-        assert "DEBUG" in err and len(sim.identifies) == 1 and len(sim.resumes) == 2
+        assert "DEBUG" in err, err
+        assert len(sim.identifies) == 1 and len(sim.resumes) == 2, err
         texts = [out, err, state.read_text()]
         rc, out, err = await _gateway("run", "--token", SECRET, "--api-url",
                                       "http://127.0.0.1:1/api/v10", "-vv")
@@ -190,3 +194,42 @@ async def test_token_never_in_any_output_at_debug(tmp_path):
         texts += [out, err]
     assert not [t for t in texts if SECRET in t]
     assert os.path.exists(state)
+
+
+async def test_stalled_stderr_never_blocks_the_loop():
+    import fcntl
+    r, w = os.pipe()
+    fcntl.fcntl(w, 1031, 4096)  # F_SETPIPE_SZ: a one-page pipe
+    os.set_blocking(w, False)
+    try:
+        while True:  # fill it: the first line the process writes to stderr would block
+            os.write(w, b"x" * 512)
+    except BlockingIOError:
+        pass
+    os.set_blocking(w, True)
+    try:
+        async with GatewaySimulator(heartbeat_interval=0.1) as sim:
+            proc = await asyncio.create_subprocess_exec(
+                sys.executable, "-m", "gateway", *_args(sim, "-vv", "--max-events", "400"),
+                stdout=asyncio.subprocess.PIPE, stderr=w, env=_env(), cwd=str(ROOT))
+            os.close(w)
+            w = -1
+            await sim.wait_ready(1, timeout=10)
+            for _ in range(3):  # each reconnect writes more stderr lines nobody reads
+                await sim.send_reconnect()
+                await asyncio.sleep(0.3)
+            await sim.wait_for(lambda: sim.live_connections() and sim.latest.ready, 10)
+            conn = sim.latest
+            n = len(conn.heartbeats)
+            await asyncio.sleep(0.6)
+            assert len(conn.heartbeats) >= n + 3  # the loop runs although stderr is stuck
+            for i in range(400):
+                sim.dispatch("MESSAGE_CREATE", {"i": i})
+            out, _ = await asyncio.wait_for(proc.communicate(), 20)
+            assert proc.returncode == 0
+            seqs = [json.loads(line)["s"] for line in out.splitlines()]
+            assert seqs == list(range(1, 401))
+    finally:
+        if w != -1:
+            os.close(w)
+        os.close(r)

@@ -20,7 +20,7 @@ from gateway import (GatewayClosedFatal, GatewayError, MemoryIdentifyQueue, Memo
                      SessionState, Shard, ShardManager)
 from gateway.protocols import SessionState as PSessionState
 
-WINDOW = 2.5   # seconds a storm case runs
+WINDOW = 2.0   # seconds a storm case runs
 MAX_PER_S = 3  # connections in any 1 s window
 
 
@@ -322,3 +322,14 @@ async def test_cli_against_hostile_scripts_ends_on_time_and_bounds_connections(s
         assert hg.max_rate() <= MAX_PER_S
         seqs = [json.loads(line)["s"] for line in out.splitlines()]
         assert seqs == sorted(set(seqs))  # never twice, in order
+
+
+async def test_close_interrupts_a_gateway_bot_request_that_never_answers():
+    async with HostileGateway() as hg:
+        hg.bot_hangs = True
+        shard = Shard(hg.TOKEN, api_url=hg.api_url, compress="none")  # no gateway_url given
+        task = shard.start()
+        await asyncio.sleep(0.3)
+        assert hg.gateway_bot_requests == 1 and not task.done()
+        await asyncio.wait_for(shard.close(), 2)
+        assert task.done() and not shard.running and hg.conns == []
