@@ -21,13 +21,12 @@ import asyncio
 import collections
 import inspect
 import logging
-import math
 import os
 import random
 import secrets
 import socket
 import time
-from typing import Any, AsyncIterator, Awaitable, Callable, Iterable, Mapping, Optional
+from typing import Any, Callable, Iterable, Mapping, Optional
 
 import orjson
 
