@@ -105,6 +105,17 @@ def _signal_status(cli: Any, got: list) -> int:
         getattr(cli, "EXIT_SIGTERM", 143)
 
 
+def _redact(cli: Any, token: str) -> None:
+    """Keep the token out of log lines, as ``run`` does (its formatter, if installed)."""
+    import logging
+
+    fmt_cls = getattr(cli, "_RedactingFormatter", None)
+    for h in logging.getLogger().handlers:
+        if fmt_cls is not None and isinstance(h.formatter, fmt_cls):
+            h.formatter.secrets.extend(t for t in (token, token[4:] if token.startswith("Bot ")
+                                                   else token) if t)
+
+
 def _shard_plan(args: argparse.Namespace) -> tuple[Optional[list[int]], Optional[int], Optional[str]]:
     """(ids or None for all, shard count or None for /gateway/bot's, usage error)."""
     from .manager import parse_shard_ids
@@ -140,6 +151,7 @@ async def bridge_main(args: argparse.Namespace) -> int:
     if not token:
         _err("error: no token (--token or DISCORD_TOKEN)")
         return cli.EXIT_USAGE
+    _redact(cli, token)
     ids, shard_count, problem = _shard_plan(args)
     if problem:
         _err(f"error: {problem}")

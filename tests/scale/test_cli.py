@@ -85,10 +85,12 @@ async def test_events_filter_then_consume_prints_run_lines(redis_server, redis):
                                    for x in first)
 
 
-async def test_fatal_close_code_exits_1(redis_server, redis):
-    async with GatewaySimulator(heartbeat_interval=1.0, allowed_intents=1) as sim:
+async def test_fatal_close_code_exits_1_and_the_token_stays_secret(redis_server, redis):
+    async with GatewaySimulator(token="s3cr3t-t0ken", heartbeat_interval=1.0,
+                                allowed_intents=1) as sim:
         code, _, err = await _gateway("bridge", "--redis", redis_server.url, "--token", sim.token,
-                                      "--api-url", sim.api_url, "--shards", "1",
+                                      "--api-url", sim.api_url, "--shards", "1", "-vv",
                                       "--lease-ttl", "1.5", "--intents", "513", timeout=60)
     assert code == 1, err
     assert "fatal: shard 0 closed with code 4014" in err
+    assert "DEBUG" in err and "s3cr3t-t0ken" not in err
