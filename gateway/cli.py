@@ -205,6 +205,8 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--compress", choices=["zstd-stream", "zlib-stream", "none"], default=None)
     demo.add_argument("--seed", type=int, default=None)
     demo.add_argument("-v", "--verbose", action="count", default=0)
+    from .bridge_cli import add_parsers  # bridge, consume: Redis scale-out
+    add_parsers(sub)
     return p
 
 
@@ -282,6 +284,8 @@ def main(argv: list[str] | None = None) -> int:
     handler.setFormatter(_RedactingFormatter("%(levelname)s %(name)s: %(message)s", secrets))
     logging.basicConfig(level=level, handlers=[handler])
     try:
+        if hasattr(args, "async_main"):
+            return asyncio.run(args.async_main(args))
         if args.command == "run":
             return asyncio.run(_run(args, checked))
         return asyncio.run(_demo(args))
