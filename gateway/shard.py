@@ -13,8 +13,10 @@ The parts, each in its own module:
 * :mod:`gateway.heartbeat`: heartbeats, zombie detection, the event-loop watchdog;
 * :mod:`gateway.session`: session id, acknowledged seq, resume URL, de-duplication;
 * :mod:`gateway.subscriptions`: handlers, iterators and the delivery task;
+* :mod:`gateway.members`: op 8 requests matched to chunks and RATE_LIMITED by nonce;
+* :mod:`gateway.metrics`, :mod:`gateway.rest` (``/gateway/bot``), :mod:`gateway.decoder_view`;
 * this module: the connection loop (connect, HELLO, IDENTIFY/RESUME, read, end, reconnect
-  decision), sending, op 8 requests.
+  decision) and sending.
 
 The shard reads packets from the return value of ``Decoder.feed`` and dispatches by opcode
 itself instead of registering ``Decoder.on`` handlers: handlers run inside ``feed`` before the
@@ -30,7 +32,6 @@ import logging
 import random
 import sys
 import time
-from dataclasses import dataclass, field
 from typing import Any, AsyncIterator, Callable
 
 import aiohttp
@@ -42,11 +43,15 @@ from mijcodec import Decoder, Opcode, encode
 
 from .errors import (GatewayAuthError, GatewayClosedFatal, GatewayError, GatewayProtocolError,
                      RequestRateLimited)
+from .decoder_view import DecoderView
 from .heartbeat import Heartbeat, LoopWatchdog, validate_interval
+from .members import MemberRequests
+from .metrics import ShardMetrics
 from .policy import (FATAL_CLOSE_CODES, IDENTIFY_ANEW_CLOSE_CODES, RECONNECT_CLOSE_CODE,
                      ZOMBIE_CLOSE_CODE, Ending, Next, ShardState, classify_close)
 from .protocols import DispatchRecord, EventSink, IdentifyQueue, SessionState, SessionStore
 from .ratelimit import Backoff, IdentifyLimiter, SendLimiter
+from .rest import DEFAULT_API_URL, _bare_token, fetch_gateway_bot
 from .session import SessionTracker
 from .subscriptions import (LIFECYCLE_EVENTS, Delivery, GatewayEvent, LifecycleEvent,
                             Subscription)
@@ -61,7 +66,6 @@ __all__ = [
 
 log = logging.getLogger("gateway.shard")
 
-DEFAULT_API_URL = "https://discord.com/api/v10"
 GATEWAY_VERSION = 10
 
 
@@ -78,161 +82,6 @@ def _ws_timeout_kwargs(close_timeout: float) -> dict:
     if hasattr(aiohttp, "ClientWSTimeout"):  # aiohttp >= 3.11
         return {"timeout": aiohttp.ClientWSTimeout(ws_receive=None, ws_close=close_timeout)}
     return {"timeout": close_timeout, "receive_timeout": None}  # pragma: no cover
-
-
-def _auth_header(token: str) -> str:
-    return token if token.startswith("Bot ") else f"Bot {token}"
-
-
-def _bare_token(token: str) -> str:
-    return token[4:] if token.startswith("Bot ") else token
-
-
-async def fetch_gateway_bot(http: aiohttp.ClientSession, api_url: str, token: str) -> dict:
-    """GET ``{api_url}/gateway/bot``.  Errors never carry the token (only URL and status)."""
-    url = api_url.rstrip("/") + "/gateway/bot"
-    async with http.get(url, headers={"Authorization": _auth_header(token)}) as resp:
-        if resp.status == 401:
-            raise GatewayAuthError(f"GET {url}: 401 Unauthorized (bad token)")
-        if resp.status >= 400:
-            raise GatewayError(f"GET {url}: HTTP {resp.status} {resp.reason or ''}".rstrip())
-        try:
-            info = await resp.json(content_type=None)
-        except ValueError as exc:
-            raise GatewayError(f"GET {url}: the answer is not JSON ({exc})") from None
-        if not isinstance(info, dict) or not isinstance(info.get("url"), str):
-            raise GatewayError(f"GET {url}: the answer has no gateway url")
-        return info
-
-
-@dataclass
-class ShardMetrics:
-    latency: float | None = None          # last heartbeat round trip, seconds
-    latency_avg: float | None = None      # exponential moving average
-    heartbeats_sent: int = 0
-    heartbeat_acks: int = 0
-    connects: int = 0
-    reconnects: int = 0
-    identifies: int = 0
-    resume_attempts: int = 0
-    resumes: int = 0                      # RESUMED received
-    invalid_sessions: int = 0
-    zombies: int = 0
-    codec_errors: int = 0
-    protocol_errors: int = 0              # bad HELLO / READY from the server
-    ready_timeouts: int = 0
-    resume_url_fallbacks: int = 0
-    dispatches: int = 0                   # delivered (after de-duplication)
-    duplicates: int = 0                   # replayed dispatches dropped
-    seq_gaps: int = 0
-    sink_full: int = 0                    # sink.offer() said no: closed, waited, resumed
-    payloads_in: int = 0
-    bytes_in: int = 0                     # on the wire (compressed)
-    bytes_decompressed: int = 0
-    payloads_out: int = 0
-    bytes_out: int = 0
-    loop_blocked: int = 0
-    max_loop_lag: float = 0.0
-    close_codes: list = field(default_factory=list)
-
-    @property
-    def compression_ratio(self) -> float | None:
-        return self.bytes_decompressed / self.bytes_in if self.bytes_in else None
-
-
-class DecoderView:
-    """``shard.decoder``: the shard's decoder, read-only.  ``on(name, fn)``/``off`` register
-    de-duplicated dispatch handlers on the shard (``Shard.on``); opcode handlers, ``feed`` and
-    ``reset`` belong to the shard alone."""
-
-    def __init__(self, shard: "Shard") -> None:
-        self._shard = shard
-
-    @property
-    def compress(self) -> str | None:
-        return self._shard._decoder.compress
-
-    @property
-    def seq(self) -> int | None:
-        """The shard's acknowledged seq (not the decoder's last-seen one)."""
-        return self._shard.seq
-
-    def __getattr__(self, name: str) -> Any:
-        if name in ("payloads", "bytes_in", "bytes_out", "max_payload_size", "poisoned",
-                    "buffer_size"):
-            return getattr(self._shard._decoder, name)
-        raise AttributeError(f"shard.decoder has no {name!r}: the shard feeds its decoder")
-
-    def on(self, key: str, handler: Callable | None = None) -> Any:
-        if not isinstance(key, str):
-            raise TypeError("shard.decoder.on takes a dispatch name; opcodes belong to the shard")
-        return self._shard.on(key, handler)
-
-    def off(self, key: str, handler: Callable | None = None) -> None:
-        self._shard.off(key, handler)
-
-
-class _MemberRequests:
-    """Op 8 requests in flight, matched by nonce to GUILD_MEMBERS_CHUNK and RATE_LIMITED."""
-
-    def __init__(self, shard_id: int) -> None:
-        self.shard_id = shard_id
-        self.pending: dict[str, tuple[asyncio.Future, dict[int, list]]] = {}
-
-    def open(self, nonce: str) -> asyncio.Future:
-        fut = asyncio.get_running_loop().create_future()
-        self.pending[nonce] = (fut, {})
-        return fut
-
-    def discard(self, nonce: str) -> None:
-        self.pending.pop(nonce, None)
-
-    def on_chunk(self, pkt: Any) -> None:
-        try:
-            d = pkt.d
-        except mijcodec.CodecError as exc:
-            log.warning("shard %d: GUILD_MEMBERS_CHUNK s=%s does not parse: %s (delivered as is)",
-                        self.shard_id, pkt.s, exc)
-            return
-        if not isinstance(d, dict):
-            return
-        entry = self.pending.get(d.get("nonce"))  # type: ignore[arg-type]
-        if entry is None:
-            return
-        fut, chunks = entry
-        index, count = d.get("chunk_index", 0), d.get("chunk_count", 1)
-        if isinstance(index, bool) or not isinstance(index, int) or \
-                isinstance(count, bool) or not isinstance(count, int):
-            if not fut.done():
-                fut.set_exception(GatewayProtocolError(
-                    f"GUILD_MEMBERS_CHUNK with chunk_index={index!r} chunk_count={count!r}"))
-            return
-        members = d.get("members")
-        chunks[index] = members if isinstance(members, list) else []
-        if len(chunks) >= count and not fut.done():
-            fut.set_result([m for i in sorted(chunks) for m in chunks[i]])
-
-    def on_rate_limited(self, pkt: Any) -> None:
-        try:
-            d = pkt.d
-        except mijcodec.CodecError:
-            return
-        if not isinstance(d, dict):
-            return
-        meta = d.get("meta") if isinstance(d.get("meta"), dict) else {}
-        entry = self.pending.get(meta.get("nonce"))  # type: ignore[arg-type]
-        retry = d.get("retry_after")
-        retry_after = float(retry) if isinstance(retry, (int, float)) and not isinstance(retry, bool) else 0.0
-        log.warning("shard %d: gateway rate limited op %s (retry after %.3fs)", self.shard_id,
-                    d.get("opcode"), retry_after)
-        if entry is not None and not entry[0].done():
-            entry[0].set_exception(RequestRateLimited(d.get("opcode") or 8, retry_after, meta))
-
-    def fail_all(self, exc: Exception) -> None:
-        for fut, _ in self.pending.values():
-            if not fut.done():
-                fut.set_exception(exc)
-        self.pending.clear()
 
 
 class _Connection:
@@ -345,7 +194,7 @@ class Shard:
             self.restore(session)
         self.metrics = ShardMetrics()
         self.delivery = Delivery(shard_id)
-        self._members = _MemberRequests(shard_id)
+        self._members = MemberRequests(shard_id)
         self._nonce_counter = 0
 
         self.state = ShardState.IDLE

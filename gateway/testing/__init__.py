@@ -20,7 +20,7 @@ Usage::
         await sim.send_reconnect()
 """
 from .simulator import (FATAL_REASONS, ClientPayload, GatewaySimulator, SimConnection, SimEvent,
-                        SimSession, _free_port)
+                        SimSession, _free_port)  # noqa: F401  (_free_port: tests)
 from .traffic import EventSource, make_event
 from .verify import DeliveryVerifier, verify_delivery
 
