@@ -15,11 +15,14 @@ Python, with a banner saying so and why; the reason is also recorded in the
 package, so ``import mijcodec`` warns and ``python -m mijcodec`` tells.
 """
 
+import glob
+import importlib.machinery
 import os
 import sys
 
 from setuptools import Extension, setup
 from setuptools.command.build_ext import build_ext
+from setuptools.command.build_py import build_py
 
 
 def flag(name):
@@ -35,6 +38,22 @@ REQUIRE_EXTENSIONS = flag("MIJCODEC_REQUIRE_EXTENSIONS")
 TRACE = flag("MIJCODEC_CYTHON_TRACE")
 WINDOWS = sys.platform == "win32"
 FAILED_MARKER = "_BUILD_FAILED"  # see mijcodec/__init__.py
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+
+def remove_stale_extensions(base):
+    """Delete compiled ``mijcodec._codec`` files under ``base`` (a build_lib or
+    the source tree): a pure-Python build must not ship, or import, the
+    extension an earlier build left behind next to its _BUILD_FAILED marker."""
+    removed = []
+    for suffix in set(importlib.machinery.EXTENSION_SUFFIXES) | {".so", ".pyd"}:
+        for path in glob.glob(os.path.join(glob.escape(base), "mijcodec", "_codec*" + suffix)):
+            if os.path.basename(path).split(".", 1)[0] == "_codec" and os.path.isfile(path):
+                os.remove(path)
+                removed.append(path)
+    for path in removed:
+        sys.stderr.write(f"mijcodec: removed the stale compiled codec {path}\n")
+    return removed
 
 
 def codec_extension():
@@ -66,7 +85,16 @@ class BuildExtOrFallBack(build_ext):
             super().run()
         except Exception as exc:  # compiler, headers or Cython missing...
             self._fall_back(exc)
+        if self.failure is not None:
+            for base in self._bases():
+                remove_stale_extensions(base)
         self._write_marker(self.failure)
+
+    def _bases(self):
+        bases = {self.build_lib}
+        if self.inplace:
+            bases.add(HERE)
+        return bases
 
     def build_extension(self, ext):
         try:
@@ -94,10 +122,7 @@ class BuildExtOrFallBack(build_ext):
     def _write_marker(self, reason):
         # The marker travels in the package (wheel or in-place build) so that
         # the installed mijcodec can tell why it runs pure Python.
-        bases = {self.build_lib}
-        if self.inplace:
-            bases.add(os.path.dirname(os.path.abspath(__file__)))
-        for base in bases:
+        for base in self._bases():
             target = os.path.join(base, "mijcodec", FAILED_MARKER)
             if reason is None:
                 if os.path.exists(target):
@@ -107,7 +132,21 @@ class BuildExtOrFallBack(build_ext):
                     f.write(reason + "\n")
 
 
+class BuildPyPure(build_py):
+    """With MIJCODEC_NO_EXTENSIONS=1 build_ext does not run at all: take out
+    an extension (and failure marker) an earlier build left in build_lib, so
+    the pure install is what it says."""
+
+    def run(self):
+        super().run()
+        if NO_EXTENSIONS:
+            remove_stale_extensions(self.build_lib)
+            marker = os.path.join(self.build_lib, "mijcodec", FAILED_MARKER)
+            if os.path.exists(marker):
+                os.remove(marker)
+
+
 setup(
     ext_modules=[] if NO_EXTENSIONS else [codec_extension()],
-    cmdclass={"build_ext": BuildExtOrFallBack},
+    cmdclass={"build_ext": BuildExtOrFallBack, "build_py": BuildPyPure},
 )

@@ -1,4 +1,4 @@
-# cython: language_level=3, freethreading_compatible=True
+# cython: language_level=3
 # cython: boundscheck=False, wraparound=False, cdivision=True, initializedcheck=False
 """Compiled implementation of the mijcodec codec.
 
@@ -26,6 +26,8 @@ results, same exceptions), but:
 cimport cython
 from cpython.buffer cimport PyBUF_SIMPLE, PyBuffer_Release, PyObject_GetBuffer
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize, PyBytes_GET_SIZE
+from cpython.object cimport PyObject
+from cpython.ref cimport Py_DECREF
 from cpython.unicode cimport PyUnicode_DecodeASCII
 
 cdef extern from "Python.h":
@@ -43,15 +45,22 @@ import orjson
 
 from ._common import (
     DEFAULT_MAX_PAYLOAD_SIZE,
+    INITIALISED_TWICE,
     MAX_SEND_SIZE,
+    NOT_INITIALISED,
     OPCODES,
+    OUT_OF_MEMORY,
     ZLIB_SUFFIX,
     Opcode,
     add_handler,
     encode,
     parse_envelope,
+    payload_limit,
+    raw_d_canonical,
+    raw_d_of_parsed,
     remove_handler,
     reparse_d,
+    str_not_utf8_error,
     zstd_after_frame_end,
 )
 from ._errors import CodecError, DecodeError, DecompressError, EncodeError, PayloadTooLarge
@@ -67,6 +76,10 @@ except ImportError:
 cdef extern from "Python.h":
     object PyMemoryView_FromMemory(char* mem, Py_ssize_t size, int flags)
     int PyBUF_READ
+    # PyBytes_FromStringAndSize, NULL on failure instead of raising (the caller
+    # poisons the decoder first)
+    PyObject* _bytes_or_null "PyBytes_FromStringAndSize"(const char* s, Py_ssize_t n)
+    void PyErr_Clear()
 
 cdef extern from *:
     """
@@ -113,6 +126,9 @@ cdef object _ZstdError = _zstd.ZstdError if _zstd is not None else None
 #: Version of the zstd library doing zstd-stream, or None when unavailable.
 ZSTD_VERSION = _zstd.zstd_version if _zstd is not None else None
 
+# the poison of a Decoder whose __init__ has not run (see __cinit__)
+cdef object _NOT_INITIALISED = RuntimeError(NOT_INITIALISED)
+cdef str _NOT_MADE_BY_A_DECODER = "this Packet was not made by Decoder.feed() and has no payload"
 cdef object _loads = orjson.loads
 cdef object _JSONDecodeError = orjson.JSONDecodeError
 cdef object _OPCODES = OPCODES
@@ -144,6 +160,7 @@ cdef unsigned int ZSTD_MAGIC = 0xFD2FB528U
 
 
 @cython.final
+@cython.auto_pickle(False)
 cdef class Packet:
     """One decoded gateway payload.
 
@@ -161,12 +178,20 @@ cdef class Packet:
     cdef Py_ssize_t _d_start
     cdef bint _ready
 
+    def __init__(self, *args, **kwargs):
+        raise TypeError("Packet cannot be created directly: Decoder.feed() makes packets")
+
+    def __reduce_ex__(self, protocol):
+        raise TypeError("cannot pickle 'Packet' object")
+
     @property
     def d(self):
         cdef object d
         with cython.critical_section(self):
             if self._ready:
                 return self._d
+            if self.raw is None:  # made by Packet.__new__, not by a Decoder
+                raise TypeError(_NOT_MADE_BY_A_DECODER)
             try:
                 d = _loads(PyMemoryView_FromMemory(
                     PyBytes_AS_STRING(self.raw) + self._d_start,
@@ -179,8 +204,66 @@ cdef class Packet:
             self._ready = True
             return d
 
+    @property
+    def raw_d(self):
+        """The JSON text of ``d`` exactly as it is in the payload (bytes), not
+        parsed; ``b"null"`` when the payload has no ``d``. See the README."""
+        cdef const unsigned char* p
+        cdef Py_ssize_t n, end, after
+        if self.raw is None:
+            raise TypeError(_NOT_MADE_BY_A_DECODER)
+        if self._d_start == 0:  # fully parsed when made: a valid payload
+            return raw_d_of_parsed(self.raw)
+        p = <const unsigned char*>PyBytes_AS_STRING(self.raw)
+        n = PyBytes_GET_SIZE(self.raw)
+        end = _json_value_end(p, self._d_start, n)
+        if end > 0:
+            after = end
+            while after < n - 1 and (p[after] == c' ' or p[after] == c'\t' or p[after] == c'\n' or p[after] == c'\r'):
+                after += 1
+            if after == n - 1:  # d is the last key: its text, up to the final brace
+                return PyBytes_FromStringAndSize(<const char*>p + self._d_start, end - self._d_start)
+        # keys after d, or broken JSON: the full parse decides, as for d
+        return raw_d_canonical(self.raw, self._d_start, self.op, self.s, self.t)
+
     def __repr__(self):
         return f"Packet(op={self.op!r}, s={self.s!r}, t={self.t!r})"
+
+
+cdef Py_ssize_t _json_value_end(const unsigned char* p, Py_ssize_t i, Py_ssize_t n) noexcept nogil:
+    """The index after the JSON value at ``p[i]``, or -1: strings, nesting and
+    scalar tokens only, as ``_common.json_value_end`` (exact on valid JSON)."""
+    cdef Py_ssize_t depth = 0, start = i
+    cdef unsigned char c
+    if i >= n:
+        return -1
+    c = p[i]
+    if c != c'{' and c != c'[' and c != c'"':
+        while i < n:
+            c = p[i]
+            if (c == c' ' or c == c'\t' or c == c'\n' or c == c'\r' or c == 0x0B or c == 0x0C or c == c','
+                    or c == c':' or c == c'[' or c == c']' or c == c'{' or c == c'}' or c == c'"'):
+                break
+            i += 1
+        return i if i > start else -1
+    while i < n:
+        c = p[i]
+        if c == c'"':
+            i += 1
+            while i < n and p[i] != c'"':
+                i += 2 if p[i] == c'\\' else 1
+            if i >= n:
+                return -1
+            if depth == 0:
+                return i + 1
+        elif c == c'{' or c == c'[':
+            depth += 1
+        elif c == c'}' or c == c']':
+            depth -= 1
+            if depth == 0:
+                return i + 1
+        i += 1
+    return -1
 
 
 cdef inline Py_ssize_t _scan_int(const unsigned char* p, Py_ssize_t i, Py_ssize_t n, long long* out) noexcept nogil:
@@ -280,6 +363,7 @@ cdef Packet _make_packet(bytes raw, list names):
 
 
 @cython.final
+@cython.auto_pickle(False)
 cdef class Decoder:
     """Decodes the messages of one gateway connection.
 
@@ -294,9 +378,10 @@ cdef class Decoder:
     cdef Py_ssize_t _max
     cdef object _max_plus_one
     cdef object _seq
-    cdef public unsigned long long payloads
-    cdef public unsigned long long bytes_in
-    cdef public unsigned long long bytes_out
+    cdef readonly unsigned long long payloads
+    cdef readonly unsigned long long bytes_in
+    cdef readonly unsigned long long bytes_out
+    cdef bint _initialised
     cdef list _names  # recent event names, reused instead of decoding t again
     cdef dict _op_handlers
     cdef dict _t_handlers
@@ -319,38 +404,54 @@ cdef class Decoder:
     cdef bint _zd_checksum
 
     def __cinit__(self):
+        # A harmless state until __init__ succeeds (Decoder.__new__ alone makes
+        # one): feed(), feed_raw() and reset() refuse it; nothing reads C state.
         self._buf = NULL
         self._cap = 0
         self._len = 0
         self._zs_ready = False
         self._busy = 0
-
-    def __init__(self, compress="zlib-stream", *, max_payload_size=DEFAULT_MAX_PAYLOAD_SIZE):
-        if compress == "none":
-            compress = None
-        if compress == "zlib-stream":
-            self._mode = MODE_ZLIB
-        elif compress == "zstd-stream":
-            self._mode = MODE_ZSTD
-        elif compress is None:
-            self._mode = MODE_NONE
-        else:
-            raise ValueError(f"compress must be 'zlib-stream', 'zstd-stream' or None, not {compress!r}")
-        if compress == "zstd-stream" and _zstd is None:
-            raise ValueError("zstd-stream needs backports.zstd (Python < 3.14) or compression.zstd")
-        if type(max_payload_size) is not int or max_payload_size < 1:
-            raise ValueError("max_payload_size must be a positive int")
-        self._compress = compress
-        self._max = min(max_payload_size, <object>(<Py_ssize_t>((<size_t>-1) >> 2)))
-        self._max_plus_one = self._max + 1
-        self._seq = None
-        self.payloads = 0
-        self.bytes_in = 0
-        self.bytes_out = 0
+        self._initialised = False
+        self._mode = MODE_NONE
+        self._compress = None
+        self._max = DEFAULT_MAX_PAYLOAD_SIZE
+        self._max_plus_one = DEFAULT_MAX_PAYLOAD_SIZE + 1
         self._op_handlers = {}
         self._t_handlers = {}
         self._names = []
+        self._poison = _NOT_INITIALISED
+
+    def __init__(self, compress="zlib-stream", *, max_payload_size=DEFAULT_MAX_PAYLOAD_SIZE):
+        cdef int mode
+        # Once only: a second __init__ would free the buffer and reset the
+        # inflate state under a feed() running in another thread (the GIL is
+        # released while inflating). Every argument is checked before any
+        # state changes.
+        if self._initialised:
+            raise TypeError(INITIALISED_TWICE)
+        if compress == "none":
+            compress = None
+        if compress == "zlib-stream":
+            mode = MODE_ZLIB
+        elif compress == "zstd-stream":
+            mode = MODE_ZSTD
+        elif compress is None:
+            mode = MODE_NONE
+        else:
+            raise ValueError(f"compress must be 'zlib-stream', 'zstd-stream' or None, not {compress!r}")
+        if mode == MODE_ZSTD and _zstd is None:
+            raise ValueError("zstd-stream needs backports.zstd (Python < 3.14) or compression.zstd")
+        limit = payload_limit(max_payload_size)
+        self._mode = mode
+        self._compress = compress
+        self._max = limit
+        self._max_plus_one = limit + 1
+        self._seq = None
         self._new_context()
+        self._initialised = True
+
+    def __reduce_ex__(self, protocol):
+        raise TypeError("cannot pickle 'Decoder' object: it holds one connection's stream state")
 
     def __dealloc__(self):
         if self._zs_ready:
@@ -397,6 +498,8 @@ cdef class Decoder:
         if not mij_try_enter(&self._busy):
             raise RuntimeError("Decoder.reset() called while feed() is running")
         try:
+            if not self._initialised:
+                raise RuntimeError(NOT_INITIALISED)
             self._new_context()
         finally:
             mij_leave(&self._busy)
@@ -416,11 +519,13 @@ cdef class Decoder:
 
     @property
     def poisoned(self):
-        return self._poison is not None
+        return self._poison is not None and self._poison is not _NOT_INITIALISED
 
     @property
     def buffer_size(self):
-        """Bytes held by the decoder's reusable output buffer."""
+        """Bytes allocated for the decoder's reusable output buffer (its
+        capacity): 0 before the first compressed payload, 64 KiB after the
+        usual ones, given back past 256 KiB. Implementation-specific."""
         return self._cap
 
     # -- handlers -------------------------------------------------------------
@@ -430,40 +535,27 @@ cdef class Decoder:
         or every dispatch whose ``t`` is ``key`` (a str). Handlers for op 0 see
         every dispatch, after the ones registered for its ``t``. Without
         ``handler``, returns a decorator."""
+        if not self._initialised:
+            raise RuntimeError(NOT_INITIALISED)
         return add_handler(self._op_handlers, self._t_handlers, key, handler)
 
     def off(self, key, handler=None):
         """Remove ``handler`` for ``key``, or every handler for ``key``."""
+        if not self._initialised:
+            raise RuntimeError(NOT_INITIALISED)
         remove_handler(self._op_handlers, self._t_handlers, key, handler)
 
     # -- feeding --------------------------------------------------------------
 
     def feed(self, data):
         """Decode one websocket message; return the Packet it completes, or None."""
-        cdef Py_buffer view
         cdef object raw
         cdef Packet pkt
         cdef object op
         if not mij_try_enter(&self._busy):
             raise RuntimeError("Decoder.feed() re-entered while it is running")
         try:
-            if self._poison is not None:
-                raise type(self._poison)(
-                    f"decoder is poisoned by an earlier error ({self._poison}); call reset() for a new connection"
-                )
-            if self._mode == MODE_NONE:
-                raw = self._feed_plain(data)
-            else:
-                if type(data) is str:
-                    raise TypeError("a compressed stream takes bytes-like messages, not str")
-                _get_buffer(data, &view)
-                try:
-                    if self._mode == MODE_ZLIB:
-                        raw = self._feed_zlib(<const unsigned char*>view.buf, view.len)
-                    else:
-                        raw = self._feed_zstd(data, <const unsigned char*>view.buf, view.len)
-                finally:
-                    PyBuffer_Release(&view)
+            raw = self._payload(data)
             if raw is None:
                 return None
             pkt = _make_packet(<bytes>raw, self._names)
@@ -482,6 +574,46 @@ cdef class Decoder:
                 handler(pkt)
         return pkt
 
+    def feed_raw(self, data):
+        """Like feed(), but return the complete payload's bytes (or None) and
+        build no Packet: no envelope read, no handlers, no seq. Decompression,
+        limits, poisoning, counters and exceptions are those of feed()."""
+        cdef object raw
+        if not mij_try_enter(&self._busy):
+            raise RuntimeError("Decoder.feed() re-entered while it is running")
+        try:
+            raw = self._payload(data)
+            if raw is not None:
+                self.payloads += 1
+            return raw
+        finally:
+            mij_leave(&self._busy)
+
+    cdef inline object _payload(self, object data):
+        """The payload one message completes (bytes), or None; raises and
+        poisons as feed() documents. Called with the busy flag taken."""
+        cdef Py_buffer view
+        cdef object raw
+        if self._poison is not None:
+            if self._poison is _NOT_INITIALISED:
+                raise RuntimeError(NOT_INITIALISED)
+            raise type(self._poison)(
+                f"decoder is poisoned by an earlier error ({self._poison}); call reset() for a new connection"
+            )
+        if self._mode == MODE_NONE:
+            return self._feed_plain(data)
+        if type(data) is str:
+            raise TypeError("a compressed stream takes bytes-like messages, not str")
+        _get_buffer(data, &view)
+        try:
+            if self._mode == MODE_ZLIB:
+                raw = self._feed_zlib(<const unsigned char*>view.buf, view.len)
+            else:
+                raw = self._feed_zstd(data, <const unsigned char*>view.buf, view.len)
+        finally:
+            PyBuffer_Release(&view)
+        return raw
+
     cdef _fail(self, exc):
         self._poison = exc
         return exc
@@ -493,7 +625,7 @@ cdef class Decoder:
             try:
                 raw = (<str>data).encode("utf-8")
             except UnicodeEncodeError as exc:
-                raise DecodeError(f"payload is not valid UTF-8: {exc}") from None
+                raise str_not_utf8_error(exc) from None
         elif type(data) is bytes:
             raw = <bytes>data
         else:
@@ -561,6 +693,7 @@ cdef class Decoder:
                 return R_OK
 
     cdef object _feed_zlib(self, const unsigned char* p, Py_ssize_t n):
+        cdef PyObject* obj
         cdef Py_ssize_t off = 0, i
         cdef unsigned int cmf, flg
         cdef size_t before
@@ -590,7 +723,13 @@ cdef class Decoder:
                 r = self._inflate(p + off, <size_t>(n - off), &zret)
             self._zs.avail_in = 0
             if r != R_OK:
-                self._len = before
+                # the stream is lost whatever went wrong: zlib consumed input
+                self._len = 0
+                if self._cap > INITIAL_BUFFER:
+                    self._release_buffer()
+                if r == R_NOMEM:
+                    self._poison = DecompressError(OUT_OF_MEMORY)
+                    raise MemoryError("out of memory growing the zlib-stream buffer")
                 if r == R_ERROR:
                     msg = self._zs.msg.decode("utf-8", "replace") if self._zs.msg != NULL else "invalid input data"
                     raise self._fail(DecompressError(
@@ -598,9 +737,7 @@ cdef class Decoder:
                 if r == R_STREAM_END:
                     raise self._fail(DecompressError(
                         "zlib-stream ended its deflate stream; a gateway stream never ends"))
-                if r == R_TOO_LARGE:
-                    raise self._fail(PayloadTooLarge(f"payload exceeds max_payload_size={self._max} bytes"))
-                raise MemoryError("out of memory growing the zlib-stream buffer")
+                raise self._fail(PayloadTooLarge(f"payload exceeds max_payload_size={self._max} bytes"))
             self.bytes_out += self._len - before
         # the last four bytes seen, across messages
         if n >= 4:
@@ -619,8 +756,14 @@ cdef class Decoder:
         if self._tail_len != 4 or memcmp(self._tail, b"\x00\x00\xff\xff", 4) != 0:
             return None
         self._tail_len = 0
-        raw = PyBytes_FromStringAndSize(self._buf, self._len)
+        obj = _bytes_or_null(self._buf, self._len)
         self._len = 0
+        if obj == NULL:  # the payload is consumed: the stream cannot go on
+            PyErr_Clear()
+            self._poison = DecompressError(OUT_OF_MEMORY)
+            raise MemoryError("out of memory copying a zlib-stream payload")
+        raw = <bytes>obj
+        Py_DECREF(raw)
         if self._cap > SHRINK_ABOVE:
             self._release_buffer()
         return raw
@@ -639,24 +782,37 @@ cdef class Decoder:
             raw = zd.decompress(data, self._max_plus_one)
         except _ZstdError as exc:
             raise self._fail(DecompressError(f"corrupt zstd-stream: {exc}")) from None
+        except MemoryError:
+            self._poison = DecompressError(OUT_OF_MEMORY)
+            raise
         if len(raw) > self._max:
             raise self._fail(PayloadTooLarge(f"payload exceeds max_payload_size={self._max} bytes"))
         if zd.eof:
             try:
                 more, self._zd = zstd_after_frame_end(_zstd, zd.unused_data, self._max - len(raw), self._max)
+                if more is not None:
+                    raw = raw + more if raw else more
             except CodecError as exc:
                 raise self._fail(exc) from None
-            if more is not None:
-                raw = raw + more if raw else more
+            except MemoryError:
+                self._poison = DecompressError(OUT_OF_MEMORY)
+                raise
         if not raw:
             return None
         self.bytes_out += len(raw)
         return raw
 
-    cdef _scan_zstd(self, const unsigned char* p, Py_ssize_t n):
+    cdef _scan_zstd(self, const unsigned char* p, Py_ssize_t n_signed):
         """Walk the frame and block headers of one message; see
-        ``_codec_py.Decoder._scan_zstd`` for why."""
-        cdef Py_ssize_t pos = 0, left, size
+        ``_codec_py.Decoder._scan_zstd`` for why.
+
+        Every length comes off the wire as an unsigned 32-bit value (a
+        skippable frame's size reaches 2**32 - 1): all of this arithmetic is
+        size_t, compared only after ``left`` was checked to be large enough,
+        so no sum can wrap on 32-bit builds either. The fallback's Python ints
+        give the very same answers."""
+        cdef size_t n = <size_t>n_signed
+        cdef size_t pos = 0, left, size
         cdef bint in_frame = self._zd_in_frame
         cdef bint checksum = self._zd_checksum
         cdef unsigned int magic, fhd, header, kind
@@ -688,7 +844,7 @@ cdef class Decoder:
                 elif (magic & 0xFFFFFFF0U) == 0x184D2A50U:
                     if left < 8:
                         raise self._fail(DecompressError("truncated zstd-stream message: incomplete skippable frame"))
-                    size = p[pos + 4] | (<Py_ssize_t>p[pos + 5] << 8) | (<Py_ssize_t>p[pos + 6] << 16) | (<Py_ssize_t>p[pos + 7] << 24)
+                    size = <size_t>(p[pos + 4] | (<unsigned int>p[pos + 5] << 8) | (<unsigned int>p[pos + 6] << 16) | (<unsigned int>p[pos + 7] << 24))
                     if left - 8 < size:
                         raise self._fail(DecompressError("truncated zstd-stream message: incomplete skippable frame"))
                     pos += 8 + size

@@ -17,15 +17,22 @@ import orjson
 
 from ._common import (
     DEFAULT_MAX_PAYLOAD_SIZE,
+    INITIALISED_TWICE,
     MAX_SEND_SIZE,
+    NOT_INITIALISED,
     OPCODES,
+    OUT_OF_MEMORY,
     ZLIB_SUFFIX,
     Opcode,
     add_handler,
     encode,
     parse_envelope,
+    payload_limit,
+    raw_d_canonical,
+    raw_d_of_parsed,
     remove_handler,
     reparse_d,
+    str_not_utf8_error,
     zstd_after_frame_end,
 )
 from ._errors import CodecError, DecodeError, DecompressError, EncodeError, PayloadTooLarge
@@ -75,7 +82,9 @@ _CANONICAL = re.compile(
 ).match
 
 _ZSTD_MAGIC = 0xFD2FB528
-_COMPRESS_MODES = ("zlib-stream", "zstd-stream", None)
+# the poison of a Decoder whose __init__ has not run
+_NOT_INITIALISED = RuntimeError(NOT_INITIALISED)
+_NOT_MADE_BY_A_DECODER = "this Packet was not made by Decoder.feed() and has no payload"
 
 Handler = Callable[["Packet"], Any]
 
@@ -89,34 +98,62 @@ class Packet:
     Absent ``t``, ``s`` or ``d`` keys read as None.
     """
 
-    # _d_start: where d's JSON starts in raw while d is not parsed yet; 0 once it is.
+    # _d_start: where d's JSON starts in raw while d is not parsed yet, minus
+    # that once it is; 0 for a payload parsed in full when the packet was made.
     __slots__ = ("_op", "_s", "_t", "_raw", "_d", "_d_start")
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        raise TypeError("Packet cannot be created directly: Decoder.feed() makes packets")
+
+    def __reduce_ex__(self, protocol: Any) -> Any:
+        raise TypeError("cannot pickle 'Packet' object")
+
+    # A Packet made by Packet.__new__ (not by a Decoder) has no slot set; it
+    # reads like the compiled one's: None fields, d and raw_d refused. (No
+    # __getattr__ for that: it would cost every attribute read of every packet.)
 
     _op: Any
     _s: Optional[int]
     _t: Optional[str]
     _raw: bytes
+    _d: Any
+    _d_start: int
 
     @property
     def op(self) -> Union[Opcode, int]:
-        return self._op
+        try:
+            return self._op
+        except AttributeError:  # Packet.__new__
+            return None  # type: ignore[return-value]
 
     @property
     def s(self) -> Optional[int]:
-        return self._s
+        try:
+            return self._s
+        except AttributeError:
+            return None
 
     @property
     def t(self) -> Optional[str]:
-        return self._t
+        try:
+            return self._t
+        except AttributeError:
+            return None
 
     @property
     def raw(self) -> bytes:
-        return self._raw
+        try:
+            return self._raw
+        except AttributeError:
+            return None  # type: ignore[return-value]
 
     @property
     def d(self) -> Any:
-        start = self._d_start
-        if not start:
+        try:
+            start = self._d_start
+        except AttributeError:
+            raise TypeError(_NOT_MADE_BY_A_DECODER) from None
+        if start <= 0:
             return self._d
         raw = self._raw
         try:
@@ -124,11 +161,23 @@ class Packet:
         except _JSONDecodeError:
             d = reparse_d(raw, self._op, self._s, self._t)
         self._d = d
-        self._d_start = 0
+        self._d_start = -start
         return d
 
+    @property
+    def raw_d(self) -> bytes:
+        """The JSON text of ``d`` exactly as it is in the payload (bytes), not
+        parsed; ``b"null"`` when the payload has no ``d``. See the README."""
+        try:
+            start = abs(self._d_start)
+        except AttributeError:
+            raise TypeError(_NOT_MADE_BY_A_DECODER) from None
+        if not start:  # fully parsed when made: a valid payload
+            return raw_d_of_parsed(self._raw)
+        return raw_d_canonical(self._raw, start, self._op, self._s, self._t)
+
     def __repr__(self) -> str:
-        return f"Packet(op={self._op!r}, s={self._s!r}, t={self._t!r})"
+        return f"Packet(op={self.op!r}, s={self.s!r}, t={self.t!r})"
 
 
 def _make_packet(raw: bytes) -> Packet:
@@ -173,8 +222,13 @@ def _as_buffer(data: Any) -> Any:
         raise TypeError(f"feed() expects a bytes-like object, not {type(data).__name__}") from None
     if not view.c_contiguous:
         raise TypeError("feed() expects a C-contiguous bytes-like object")
-    if view.ndim != 1 or view.itemsize != 1:
-        view = view.cast("B")
+    if view.format != "B" or view.ndim != 1:
+        # unsigned bytes, whatever the exporter's item type ('b', 'c', 'h', ...):
+        # what the compiled codec reads through its Py_buffer
+        try:
+            view = view.cast("B")
+        except (TypeError, ValueError):  # a format memoryview cannot cast: copy the bytes
+            view = memoryview(view.tobytes())
     return view
 
 
@@ -187,25 +241,45 @@ class Decoder:
     is incomplete) and calls the handlers registered with :meth:`on`.
     """
 
+    # What a Decoder made by Decoder.__new__ alone has (the compiled one's
+    # __cinit__ state): feed(), feed_raw() and reset() refuse it.
+    _initialised = False
+    _busy = False
+    _poison: Any = _NOT_INITIALISED
+    _compress: Optional[str] = None
+    _max = DEFAULT_MAX_PAYLOAD_SIZE
+    _seq: Optional[int] = None
+    _payloads = 0
+    _bytes_in = 0
+    _bytes_out = 0
+
     def __init__(self, compress: Optional[str] = "zlib-stream", *, max_payload_size: int = DEFAULT_MAX_PAYLOAD_SIZE) -> None:
+        # Once only, every argument checked before any state changes (see _codec.pyx).
+        if self._initialised:
+            raise TypeError(INITIALISED_TWICE)
         if compress == "none":
             compress = None
-        if compress not in _COMPRESS_MODES:
+        if compress == "zlib-stream" or compress == "zstd-stream" or compress is None:
+            pass
+        else:
             raise ValueError(f"compress must be 'zlib-stream', 'zstd-stream' or None, not {compress!r}")
         if compress == "zstd-stream" and _zstd is None:
             raise ValueError("zstd-stream needs backports.zstd (Python < 3.14) or compression.zstd")
-        if type(max_payload_size) is not int or max_payload_size < 1:
-            raise ValueError("max_payload_size must be a positive int")
+        limit = payload_limit(max_payload_size)
         self._compress = compress
-        self._max = max_payload_size
+        self._max = limit
         self._seq: Optional[int] = None
-        self.payloads = 0
-        self.bytes_in = 0
-        self.bytes_out = 0
+        self._payloads = 0
+        self._bytes_in = 0
+        self._bytes_out = 0
         self._op_handlers: dict[int, tuple[Handler, ...]] = {}
         self._t_handlers: dict[str, tuple[Handler, ...]] = {}
         self._busy = False
         self._new_context()
+        self._initialised = True
+
+    def __reduce_ex__(self, protocol: Any) -> Any:
+        raise TypeError("cannot pickle 'Decoder' object: it holds one connection's stream state")
 
     # -- state ----------------------------------------------------------------
 
@@ -231,6 +305,8 @@ class Decoder:
         """
         if self._busy:
             raise RuntimeError("Decoder.reset() called while feed() is running")
+        if not self._initialised:
+            raise RuntimeError(NOT_INITIALISED)
         self._new_context()
 
     @property
@@ -248,12 +324,31 @@ class Decoder:
 
     @property
     def poisoned(self) -> bool:
-        return self._poison is not None
+        return self._poison is not None and self._poison is not _NOT_INITIALISED
 
     @property
     def buffer_size(self) -> int:
-        """Bytes held by the decoder's reusable output buffer."""
+        """Bytes allocated for the decoder's output buffer: this implementation
+        only buffers a zlib-stream payload spread over several messages (0
+        between payloads). Implementation-specific."""
+        if not self._initialised:
+            return 0
         return self._buf.__alloc__()
+
+    @property
+    def payloads(self) -> int:
+        """Complete payloads decoded (feed(): packets made; feed_raw(): payloads returned)."""
+        return self._payloads
+
+    @property
+    def bytes_in(self) -> int:
+        """Bytes of messages fed (compressed, on the wire)."""
+        return self._bytes_in
+
+    @property
+    def bytes_out(self) -> int:
+        """Bytes of payloads decompressed."""
+        return self._bytes_out
 
     # -- handlers -------------------------------------------------------------
 
@@ -262,10 +357,14 @@ class Decoder:
         or every dispatch whose ``t`` is ``key`` (a str). Handlers for op 0 see
         every dispatch, after the ones registered for its ``t``. Without
         ``handler``, returns a decorator."""
+        if not self._initialised:
+            raise RuntimeError(NOT_INITIALISED)
         return add_handler(self._op_handlers, self._t_handlers, key, handler)
 
     def off(self, key: Union[int, str], handler: Optional[Handler] = None) -> None:
         """Remove ``handler`` for ``key``, or every handler for ``key``."""
+        if not self._initialised:
+            raise RuntimeError(NOT_INITIALISED)
         remove_handler(self._op_handlers, self._t_handlers, key, handler)
 
     # -- feeding --------------------------------------------------------------
@@ -275,22 +374,26 @@ class Decoder:
         if self._busy:
             raise RuntimeError("Decoder.feed() re-entered while it is running")
         if self._poison is not None:
-            raise type(self._poison)(
-                f"decoder is poisoned by an earlier error ({self._poison}); call reset() for a new connection"
-            )
+            self._raise_poisoned()
         self._busy = True
         try:
             compress = self._compress
-            if compress == "zlib-stream":
-                raw = self._feed_zlib(data)
-            elif compress == "zstd-stream":
-                raw = self._feed_zstd(data)
-            else:
-                raw = self._feed_plain(data)
+            try:
+                if compress == "zlib-stream":
+                    raw = self._feed_zlib(data)
+                elif compress == "zstd-stream":
+                    raw = self._feed_zstd(data)
+                else:
+                    raw = self._feed_plain(data)
+            except MemoryError:
+                if compress is not None:  # part of the stream is consumed: it is lost
+                    self._poison = DecompressError(OUT_OF_MEMORY)
+                    self._buf = bytearray()
+                raise
             if raw is None:
                 return None
             pkt = _make_packet(raw)
-            self.payloads += 1
+            self._payloads += 1
             op = pkt._op
             if op == 0 and pkt._s is not None:
                 self._seq = pkt._s
@@ -304,6 +407,42 @@ class Decoder:
                 handler(pkt)
         return pkt
 
+    def feed_raw(self, data: Any) -> Optional[bytes]:
+        """Like feed(), but return the complete payload's bytes (or None) and
+        build no Packet: no envelope read, no handlers, no seq. Decompression,
+        limits, poisoning, counters and exceptions are those of feed()."""
+        if self._busy:
+            raise RuntimeError("Decoder.feed() re-entered while it is running")
+        if self._poison is not None:
+            self._raise_poisoned()
+        self._busy = True
+        try:
+            compress = self._compress
+            try:
+                if compress == "zlib-stream":
+                    raw = self._feed_zlib(data)
+                elif compress == "zstd-stream":
+                    raw = self._feed_zstd(data)
+                else:
+                    raw = self._feed_plain(data)
+            except MemoryError:
+                if compress is not None:  # part of the stream is consumed: it is lost
+                    self._poison = DecompressError(OUT_OF_MEMORY)
+                    self._buf = bytearray()
+                raise
+            if raw is not None:
+                self._payloads += 1
+            return raw
+        finally:
+            self._busy = False
+
+    def _raise_poisoned(self) -> None:
+        if self._poison is _NOT_INITIALISED:
+            raise RuntimeError(NOT_INITIALISED)
+        raise type(self._poison)(
+            f"decoder is poisoned by an earlier error ({self._poison}); call reset() for a new connection"
+        )
+
     def _fail(self, exc: CodecError) -> CodecError:
         self._poison = exc
         return exc
@@ -313,16 +452,16 @@ class Decoder:
             try:
                 raw = data.encode("utf-8")
             except UnicodeEncodeError as exc:
-                raise DecodeError(f"payload is not valid UTF-8: {exc}") from None
+                raise str_not_utf8_error(exc) from None
         elif type(data) is bytes:
             raw = data
         else:
             raw = _as_buffer(data).tobytes()
         n = len(raw)
-        self.bytes_in += n
+        self._bytes_in += n
         if n > self._max:
             raise PayloadTooLarge(f"payload of {n} bytes exceeds max_payload_size={self._max}")
-        self.bytes_out += n
+        self._bytes_out += n
         return raw
 
     def _feed_zlib(self, data: Any) -> Optional[bytes]:
@@ -333,7 +472,7 @@ class Decoder:
         n = len(data)
         if not n:
             return None
-        self.bytes_in += n
+        self._bytes_in += n
         body = data
         if self._need_header:
             body = self._consume_header(data)
@@ -350,7 +489,7 @@ class Decoder:
                 raise self._fail(DecompressError("zlib-stream ended its deflate stream; a gateway stream never ends"))
             if len(out) > limit:
                 raise self._fail(PayloadTooLarge(f"payload exceeds max_payload_size={self._max} bytes"))
-            self.bytes_out += len(out)
+            self._bytes_out += len(out)
         if n >= 4:
             if data[-4:] != ZLIB_SUFFIX:
                 self._tail = bytes(data[-4:])
@@ -392,7 +531,7 @@ class Decoder:
         n = len(data)
         if n == 0:
             return None
-        self.bytes_in += n
+        self._bytes_in += n
         self._scan_zstd(data, n)
         # The common case, one call and one block of output, inline; a frame
         # ending inside the message (Spacebar) takes the shared loop of
@@ -413,7 +552,7 @@ class Decoder:
                 raw = raw + more if raw else more
         if not raw:
             return None
-        self.bytes_out += len(raw)
+        self._bytes_out += len(raw)
         return raw
 
     def _scan_zstd(self, data: Any, n: int) -> None:

@@ -9,6 +9,8 @@ for a valid envelope and the encoder exist exactly once.
 from __future__ import annotations
 
 import enum
+import re
+import sys
 from typing import Any, Optional
 
 import orjson
@@ -35,6 +37,32 @@ DEFAULT_MAX_PAYLOAD_SIZE = 64 * 1024 * 1024
 
 #: The gateway closes the connection (4002) on a sent payload over this size.
 MAX_SEND_SIZE = 4096
+
+#: The largest max_payload_size a Decoder keeps: larger values are clamped to
+#: it (and read back clamped), in both implementations. A quarter of the
+#: address space (2**62 - 1 on 64-bit builds, 2**30 - 1 on 32-bit ones), so
+#: the compiled codec's size arithmetic (limit + 1, buffer doubling) never
+#: overflows; no payload of that size can be held anyway.
+MAX_PAYLOAD_LIMIT = sys.maxsize >> 1
+
+
+def payload_limit(max_payload_size: Any) -> int:
+    """Decoder's one rule for max_payload_size: an int (not a bool) >= 1,
+    clamped to MAX_PAYLOAD_LIMIT. ValueError otherwise."""
+    if type(max_payload_size) is not int or max_payload_size < 1:
+        raise ValueError(f"max_payload_size must be a positive int, not {max_payload_size!r}")
+    return min(max_payload_size, MAX_PAYLOAD_LIMIT)
+
+
+#: What feed(), feed_raw() and reset() raise on a Decoder whose __init__ never
+#: ran (made with Decoder.__new__), and __init__ on one that is set up already.
+NOT_INITIALISED = "this Decoder was never initialised (Decoder.__new__ without __init__)"
+INITIALISED_TWICE = (
+    "Decoder.__init__() called on a decoder that is set up already: a Decoder is "
+    "initialised once (reset() starts a new connection; other settings need a new Decoder)"
+)
+#: The poison a MemoryError in the middle of a payload leaves: the stream is lost.
+OUT_OF_MEMORY = "stream lost: out of memory in the middle of a payload"
 
 
 class Opcode(enum.IntEnum):
@@ -140,8 +168,142 @@ def parse_envelope(raw: bytes) -> tuple[Any, Any, Any, Any]:
     try:
         obj = _loads(raw)
     except _JSONDecodeError as exc:
-        raise DecodeError(f"payload is not valid JSON: {exc}") from None
+        raise not_json_error(raw, exc) from None
     return check_envelope(obj)
+
+
+def not_json_error(raw: Any, exc: Exception) -> DecodeError:
+    """The DecodeError for a payload orjson refused. orjson reports bytes that
+    are not UTF-8 as "str is not valid UTF-8: surrogates not allowed" whatever
+    was wrong; say what it was and where (only on this error path)."""
+    try:
+        bytes(raw).decode("utf-8")
+    except UnicodeDecodeError as bad:
+        return DecodeError(
+            f"payload is not valid JSON: it is not valid UTF-8 at byte {bad.start} "
+            f"({bad.reason}: {bytes(raw)[bad.start:bad.end].hex(' ')})"
+        )
+    return DecodeError(f"payload is not valid JSON: {exc}")
+
+
+def str_not_utf8_error(exc: UnicodeEncodeError) -> DecodeError:
+    """The DecodeError for a str payload with a lone surrogate (not encodable as UTF-8)."""
+    return DecodeError(
+        f"payload is not valid UTF-8: the str has a lone surrogate U+{ord(exc.object[exc.start]):04X} "
+        f"at index {exc.start}"
+    )
+
+
+# -- locating d's JSON text (Packet.raw_d) --------------------------------------
+#
+# raw_d is the JSON text of d exactly as it is in the payload. These walk JSON
+# structure only (strings, nesting, scalar tokens); they build no objects.
+# ``json_value_end`` is exact on valid JSON; on invalid JSON it returns -1 or an
+# end that the callers only accept when the structure around it checks out.
+
+_STRING_REST = re.compile(rb'(?:[^"\\]|\\.)*"', re.S).match  # after the opening quote
+_STRUCTURAL = re.compile(rb'["{}\[\]]').search
+_SCALAR = re.compile(rb'[^\s,:\[\]{}"]+').match
+_SPACE_RE = re.compile(rb"[ \t\n\r]*")
+
+
+def _skip_space(raw: bytes, pos: int) -> int:
+    m = _SPACE_RE.match(raw, pos)
+    return pos if m is None else m.end()
+
+
+def json_value_end(raw: bytes, pos: int) -> int:
+    """The index just after the JSON value starting at ``raw[pos]`` (no
+    leading whitespace), or -1 when there is no complete value there."""
+    n = len(raw)
+    if pos >= n:
+        return -1
+    c = raw[pos]
+    if c == 0x22:  # "
+        m = _STRING_REST(raw, pos + 1)
+        return -1 if m is None else m.end()
+    if c == 0x7B or c == 0x5B:  # { [
+        depth = 0
+        while True:
+            m = _STRUCTURAL(raw, pos)
+            if m is None:
+                return -1
+            i = m.start()
+            c = raw[i]
+            if c == 0x22:
+                m = _STRING_REST(raw, i + 1)
+                if m is None:
+                    return -1
+                pos = m.end()
+                continue
+            depth += 1 if c == 0x7B or c == 0x5B else -1
+            pos = i + 1
+            if depth == 0:
+                return pos
+    m = _SCALAR(raw, pos)
+    return -1 if m is None else m.end()
+
+
+def canonical_d_end(raw: bytes, start: int) -> int:
+    """For a canonical payload whose d starts at ``start``: the end of d's
+    text if d is the last key (only whitespace between it and the final
+    brace), else -1 (keys follow d, or the structure is broken)."""
+    end = json_value_end(raw, start)
+    if end < 0:
+        return -1
+    after = _skip_space(raw, end)
+    return end if after == len(raw) - 1 else -1
+
+
+def locate_d(raw: bytes) -> Optional[tuple[int, int]]:
+    """``(start, end)`` of the text of the top-level key ``d`` (its last
+    occurrence, as the parser keeps the last of repeated keys), or None when
+    there is none. ``raw`` must be a payload the full parse accepted."""
+    pos = _skip_space(raw, 0)
+    if pos >= len(raw) or raw[pos] != 0x7B:
+        return None
+    pos = _skip_space(raw, pos + 1)
+    found = None
+    while pos < len(raw) and raw[pos] == 0x22:
+        key_end = json_value_end(raw, pos)
+        if key_end < 0:
+            return None
+        key = raw[pos:key_end]
+        is_d = key == b'"d"' or (b"\\" in key and _loads(key) == "d")
+        pos = _skip_space(raw, key_end)
+        if pos >= len(raw) or raw[pos] != 0x3A:  # :
+            return None
+        start = _skip_space(raw, pos + 1)
+        end = json_value_end(raw, start)
+        if end < 0:
+            return None
+        if is_d:
+            found = (start, end)
+        pos = _skip_space(raw, end)
+        if pos < len(raw) and raw[pos] == 0x2C:  # ,
+            pos = _skip_space(raw, pos + 1)
+        else:
+            break
+    return found
+
+
+def raw_d_of_parsed(raw: bytes) -> bytes:
+    """raw_d of a payload the full parse accepted: d's text, b"null" without d."""
+    where = locate_d(raw)
+    if where is None:
+        return b"null"
+    return raw[where[0] : where[1]]
+
+
+def raw_d_canonical(raw: bytes, start: int, op: Any, s: Any, t: Any) -> bytes:
+    """raw_d of a canonical payload whose lazy d starts at ``start``, for the
+    rare payloads the compiled scanner or ``canonical_d_end`` could not settle
+    (keys after d, or broken JSON): the full parse decides, as for ``d``."""
+    end = canonical_d_end(raw, start)
+    if end >= 0:
+        return raw[start:end]
+    reparse_d(raw, op, s, t)  # DecodeError for broken or ambiguous payloads
+    return raw_d_of_parsed(raw)
 
 
 def check_envelope(obj: Any) -> tuple[Any, Any, Any, Any]:

@@ -57,3 +57,72 @@ def test_both_modules_importable_side_by_side(c_extensions_wanted):
 
         assert compiled.__all__ == fallback.__all__
         assert set(mijcodec.__all__) >= set(compiled.__all__)
+
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+HAS_SOURCE = os.path.exists(os.path.join(ROOT, "setup.py")) and os.path.exists(os.path.join(ROOT, "mijcodec", "_codec.pyx"))
+
+
+def _setup_build(tree: str, build_lib: str, **env: str) -> subprocess.CompletedProcess:
+    environment = {k: v for k, v in os.environ.items() if not k.startswith("MIJCODEC_")}
+    environment.update(env)
+    return subprocess.run(
+        [sys.executable, "setup.py", "-q", "build", "--build-lib", build_lib, "--build-temp", os.path.join(tree, "tmp")],
+        cwd=tree, env=environment, capture_output=True, text=True, timeout=600,
+    )
+
+
+def _stale_tree(tmp_path):
+    """A copy of the source tree whose build_lib holds an earlier build's
+    extension (a stand-in file under the real name) and, for the pure case,
+    an earlier failure marker."""
+    import importlib.machinery
+    import shutil
+
+    tree = tmp_path / "src"
+    shutil.copytree(ROOT, tree, ignore=shutil.ignore_patterns(".venv", ".git", "build", "*.so", "*.c", "__pycache__", "tests", "benches"))
+    build_lib = tmp_path / "build-lib"
+    (build_lib / "mijcodec").mkdir(parents=True)
+    stale = build_lib / "mijcodec" / ("_codec" + importlib.machinery.EXTENSION_SUFFIXES[0])
+    stale.write_bytes(b"an earlier build's extension")
+    return tree, build_lib, stale
+
+
+@pytest.mark.skipif(not HAS_SOURCE, reason="needs the source tree (setup.py), not an installed wheel")
+def test_failed_compile_removes_an_earlier_builds_extension(tmp_path):
+    tree, build_lib, stale = _stale_tree(tmp_path)
+    proc = _setup_build(str(tree), str(build_lib), CC="false", LDSHARED="false")
+    assert proc.returncode == 0, proc.stderr
+    assert "PURE-PYTHON BUILD" in proc.stderr
+    assert not stale.exists(), "the stale extension would ship next to _BUILD_FAILED"
+    assert (build_lib / "mijcodec" / "_BUILD_FAILED").exists()
+    assert (build_lib / "mijcodec" / "_codec_py.py").exists()
+
+
+@pytest.mark.skipif(not HAS_SOURCE, reason="needs the source tree (setup.py), not an installed wheel")
+def test_no_extensions_build_removes_an_earlier_builds_extension(tmp_path):
+    tree, build_lib, stale = _stale_tree(tmp_path)
+    (build_lib / "mijcodec" / "_BUILD_FAILED").write_text("an old failure\n")
+    proc = _setup_build(str(tree), str(build_lib), MIJCODEC_NO_EXTENSIONS="1")
+    assert proc.returncode == 0, proc.stderr
+    assert not stale.exists()
+    assert not (build_lib / "mijcodec" / "_BUILD_FAILED").exists()
+    assert (build_lib / "mijcodec" / "_codec_py.py").exists()
+
+
+@pytest.mark.skipif(not HAS_SOURCE, reason="reads the source tree")
+def test_no_free_threading_claim():
+    """Nothing here can run a free-threaded interpreter to prove the compiled
+    codec's shared fields safe, so the module must not declare itself
+    free-threading compatible (Py_mod_gil) nor the wheels build cp313t/cp314t."""
+    with open(os.path.join(ROOT, "mijcodec", "_codec.pyx"), encoding="utf-8") as f:
+        pyx = f.read()
+    assert "freethreading_compatible" not in pyx
+    wheels = os.path.join(ROOT, ".github", "workflows", "wheels.yml")
+    if os.path.exists(wheels):
+        with open(wheels, encoding="utf-8") as f:
+            text = f.read()
+        assert "cpython-freethreading" not in text  # the cp313t opt-in
+        assert 'CIBW_SKIP: "cp3??t-*"' in text  # cibuildwheel builds cp314t unless told not to
+        for tag in ('"cp313t"', '"cp314t"'):  # the expected-wheel list
+            assert tag not in text, tag

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import array
+import ctypes
 import json
+import mmap
+import sys
 import zlib
 
 import orjson
@@ -119,8 +123,37 @@ def test_empty_message_is_nothing(codec):
         assert dec.bytes_in == 0
 
 
-@pytest.mark.parametrize("kind", [bytes, bytearray, memoryview])
+def _mmap(b: bytes):
+    m = mmap.mmap(-1, max(len(b), 1))
+    m.write(b)
+    return memoryview(m)[: len(b)]
+
+
+def _ctypes_chars(b: bytes):
+    return (ctypes.c_char * len(b)).from_buffer_copy(b)
+
+
+#: Every kind of bytes-like message the decoders accept, by name.
+BUFFER_KINDS = {
+    "bytes": bytes,
+    "bytearray": bytearray,
+    "memoryview": memoryview,
+    "memoryview-b": lambda b: memoryview(b).cast("b"),
+    "memoryview-c": lambda b: memoryview(b).cast("c"),
+    "array-b": lambda b: array.array("b", b),
+    "array-B": lambda b: array.array("B", b),
+    "2d-view": lambda b: memoryview(b).cast("B", shape=[1, len(b)]) if b else memoryview(b),
+    "readonly-bytearray-view": lambda b: memoryview(bytearray(b)).toreadonly(),
+    "sliced-view": lambda b: memoryview(b"xx" + b + b"yy")[2:-2],
+    "mmap": _mmap,
+    "ctypes-char": _ctypes_chars,
+    "bytes-subclass": lambda b: type("B", (bytes,), {})(b),
+}
+
+
+@pytest.mark.parametrize("kind", list(BUFFER_KINDS))
 def test_buffer_types(codec, kind):
+    make = BUFFER_KINDS[kind]
     payloads = [HELLO, dispatch("A", 1, [1, 2, 3])]
     for mode, messages in [
         ("zlib-stream", zlib_stream(payloads)),
@@ -128,7 +161,37 @@ def test_buffer_types(codec, kind):
         (None, payloads),
     ]:
         dec = codec.Decoder(mode)
-        assert [dec.feed(kind(m)).raw for m in messages] == payloads
+        got = [dec.feed(make(m)) for m in messages]
+        assert [type(p.raw) for p in got] == [bytes, bytes]
+        assert [p.raw for p in got] == payloads
+        dec = codec.Decoder(mode)
+        assert [dec.feed_raw(make(m)) for m in messages] == payloads
+
+
+@pytest.mark.parametrize("kind", ["memoryview-b", "memoryview-c", "array-b"])
+def test_one_byte_signed_formats_byte_by_byte(codec, kind):
+    """The issue's case: the fallback compared a signed view with the 00 00 ff ff
+    suffix and kept buffering, or read a negative zstd magic number."""
+    make = BUFFER_KINDS[kind]
+    payloads = [HELLO, dispatch("A", 1, {"x": "\u00ff" * 10})]
+    for mode, messages in [("zlib-stream", zlib_stream(payloads)), ("zstd-stream", zstd_open_frame(payloads))]:
+        dec = codec.Decoder(mode)
+        assert [dec.feed(make(m)).raw for m in messages] == payloads
+    dec = codec.Decoder("zlib-stream")
+    got = [dec.feed(make(m[i : i + 1])) for m in zlib_stream(payloads) for i in range(len(m))]
+    assert [p.raw for p in got if p is not None] == payloads
+
+
+def test_non_contiguous_buffers_are_type_errors(codec):
+    data = zlib_stream([HELLO])[0]
+    strided = memoryview(data + data)[::2]
+    for mode in ("zlib-stream", "zstd-stream", None):
+        dec = codec.Decoder(mode)
+        with pytest.raises(TypeError, match="contiguous"):
+            dec.feed(strided)
+        with pytest.raises(TypeError, match="contiguous"):
+            dec.feed_raw(strided)
+        assert not dec.poisoned and dec.bytes_in == 0
 
 
 def test_str_messages_only_without_compression(codec):
@@ -151,8 +214,75 @@ def test_not_a_buffer_is_type_error(codec):
 def test_bad_arguments(codec):
     with pytest.raises(ValueError):
         codec.Decoder("gzip")
-    with pytest.raises(ValueError):
-        codec.Decoder("zlib-stream", max_payload_size=0)
+    for bad in (0, -1, True, 1.0, "10", None):
+        with pytest.raises(ValueError, match="max_payload_size"):
+            codec.Decoder("zlib-stream", max_payload_size=bad)
+
+
+@pytest.mark.parametrize("value", [2**62 - 1, 2**62, 2**63 - 1, 2**63, 2**64, 10**30])
+def test_huge_max_payload_size_one_rule(codec, value):
+    """Clamped to a quarter of the address space (2**62 - 1 on 64-bit), read
+    back clamped, and never an OverflowError from feed() (the fallback raised
+    one, unpoisoned, for values >= 2**63 - 1)."""
+    from mijcodec._common import MAX_PAYLOAD_LIMIT
+
+    assert MAX_PAYLOAD_LIMIT == sys.maxsize >> 1
+    for mode, message in [("zlib-stream", zlib_stream([HELLO])[0]), ("zstd-stream", zstd_open_frame([HELLO])[0]), (None, HELLO)]:
+        dec = codec.Decoder(mode, max_payload_size=value)
+        assert dec.max_payload_size == min(value, MAX_PAYLOAD_LIMIT)
+        assert dec.feed(message).raw == HELLO
+        assert dec.feed_raw(message if mode is None else b"") == (HELLO if mode is None else None)
+
+
+def test_counters_are_read_only(codec):
+    dec = codec.Decoder(None)
+    dec.feed(HELLO)
+    for name in ("payloads", "bytes_in", "bytes_out", "seq", "compress", "max_payload_size", "poisoned", "buffer_size"):
+        before = getattr(dec, name)
+        for value in (5, -1, 2**70):
+            with pytest.raises(AttributeError):
+                setattr(dec, name, value)
+        assert getattr(dec, name) == before
+    assert (dec.payloads, dec.bytes_in, dec.bytes_out) == (1, len(HELLO), len(HELLO))
+
+
+def test_buffer_size_is_implementation_specific(codec):
+    """Both report the capacity of the output buffer they hold (documented as
+    implementation-specific): the compiled decoder keeps one reusable buffer
+    (64 KiB once a payload was inflated, given back past 256 KiB), the fallback
+    only buffers a zlib-stream payload spread over several messages."""
+    compiled = codec.__name__ == "mijcodec._codec"
+    big = dispatch("A", 1, {"x": bytes(range(256)).hex() * 600})  # > 256 KiB
+    for mode in ("zlib-stream", "zstd-stream", None):
+        dec = codec.Decoder(mode)
+        assert dec.buffer_size == 0
+        messages = (zlib_stream if mode == "zlib-stream" else zstd_open_frame if mode else list)([HELLO, big, HELLO])
+        dec.feed(messages[0])
+        assert dec.buffer_size == (64 * 1024 if compiled and mode == "zlib-stream" else 0)
+        dec.feed(messages[1])
+        assert dec.buffer_size == 0  # the compiled one gave its grown buffer back
+        dec.feed(messages[2])
+        assert dec.buffer_size == (64 * 1024 if compiled and mode == "zlib-stream" else 0)
+    # the invariant both keep: a split payload is held, within max_payload_size + 1
+    dec = codec.Decoder("zlib-stream", max_payload_size=len(big))
+    message = zlib_stream([big])[0]
+    assert dec.feed(message[: len(message) // 2]) is None
+    assert 0 < dec.buffer_size <= len(big) + 1
+    assert dec.feed(message[len(message) // 2 :]).raw == big
+    assert dec.buffer_size <= 256 * 1024
+
+
+def test_not_utf8_says_where(codec):
+    raw = b'{"t":"A","s":1,"op":0,"d":{"k":"ok \xe2\x82"}}'
+    for mode, message in [(None, raw), ("zlib-stream", zlib_stream([raw])[0]), ("zstd-stream", zstd_open_frame([raw])[0])]:
+        pkt = codec.Decoder(mode).feed(message)  # envelope read lazily: d is broken
+        at = raw.index(b"\xe2")
+        with pytest.raises(codec.DecodeError, match=rf"not valid UTF-8 at byte {at} \(invalid continuation byte: e2 82\)"):
+            pkt.d
+    with pytest.raises(codec.DecodeError, match="not valid UTF-8 at byte 0 .invalid start byte: ff"):
+        codec.Decoder(None).feed(b'\xff{"op":1}')
+    with pytest.raises(codec.DecodeError, match="surrogate U\\+D800 at index 3"):
+        codec.Decoder(None).feed('{"o\ud800":1}')
 
 
 # -- zstd-stream -----------------------------------------------------------------
@@ -524,3 +654,7 @@ def test_same_public_names(both):
     assert compiled.__all__ == fallback.__all__
     for name in compiled.__all__:
         assert hasattr(compiled, name) and hasattr(fallback, name), name
+    for cls in ("Decoder", "Packet"):
+        names_c = {n for n in dir(getattr(compiled, cls)) if not n.startswith("_")}
+        names_p = {n for n in dir(getattr(fallback, cls)) if not n.startswith("_")}
+        assert names_c == names_p, cls

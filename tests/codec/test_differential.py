@@ -7,10 +7,12 @@ import json
 import zlib
 
 import orjson
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tests._helpers import zlib_stream, zstd_closed_frames, zstd_open_frame
+from tests.codec.test_decoder import BUFFER_KINDS
 
 SETTINGS = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 
@@ -66,7 +68,11 @@ def outcome(decoder, message):
         d = pkt.d
     except Exception as exc:
         d = ("raised", type(exc))
-    return (int(pkt.op), type(pkt.op).__name__, pkt.s, pkt.t, pkt.raw, repr(d), decoder.seq, decoder.poisoned)
+    try:
+        raw_d = pkt.raw_d
+    except Exception as exc:
+        raw_d = ("raised", type(exc))
+    return (int(pkt.op), type(pkt.op).__name__, pkt.s, pkt.t, pkt.raw, repr(d), raw_d, decoder.seq, decoder.poisoned)
 
 
 def run_both(both, mode, messages, **kw):
@@ -191,3 +197,50 @@ def test_zlib_level_and_strategy_variety(both):
             c = zlib.compressobj(level, zlib.DEFLATED, 15, 8, strategy)
             messages = [c.compress(p) + c.flush(zlib.Z_SYNC_FLUSH) for p in items]
             assert [r[4] for r in run_both(both, "zlib-stream", messages)] == items
+
+
+@SETTINGS
+@given(st.lists(payloads() | garbage, min_size=1, max_size=6), st.sampled_from(["zlib-stream", "zstd-stream", None]), st.data())
+def test_every_buffer_type_decodes_identically(both, items, mode, data):
+    """Each message as a drawn bytes-like type (signed and char views, arrays,
+    mmap, ctypes, 2-D and sliced views...): the same results in both
+    implementations as for plain bytes."""
+    messages = {"zlib-stream": zlib_stream, "zstd-stream": zstd_open_frame, None: list}[mode](items)
+    if mode == "zlib-stream" and data.draw(st.booleans()):
+        messages = [piece for m in messages for piece in split(data.draw, m)]
+    kinds = data.draw(st.lists(st.sampled_from(sorted(BUFFER_KINDS)), min_size=len(messages), max_size=len(messages)))
+    as_bytes = run_both(both, mode, messages)
+    as_kinds = run_both(both, mode, [BUFFER_KINDS[k](m) for k, m in zip(kinds, messages)])
+    assert as_kinds == as_bytes
+
+
+@pytest.mark.parametrize("limit", [2**62 - 1, 2**62, 2**63 - 1, 2**63, 2**64])
+def test_huge_limits_identical(both, limit):
+    items = [b'{"t":"A","s":1,"op":0,"d":{}}', b'{"op":11}']
+    for mode, messages in (("zlib-stream", zlib_stream(items)), ("zstd-stream", zstd_open_frame(items)), (None, items)):
+        run_both(both, mode, messages, max_payload_size=limit)
+    compiled, fallback = both
+    assert compiled.Decoder(None, max_payload_size=limit).max_payload_size == fallback.Decoder(None, max_payload_size=limit).max_payload_size
+
+
+def _state(dec):
+    return (dec.compress, dec.max_payload_size, dec.seq, dec.poisoned, dec.payloads, dec.bytes_in, dec.bytes_out)
+
+
+@pytest.mark.parametrize("args", [("zlib-stream",), ("zstd-stream",), (None,), ("bogus",), ()])
+def test_reinit_identical(both, args):
+    compiled, fallback = both
+    results = []
+    for impl in both:
+        dec = impl.Decoder("zlib-stream", max_payload_size=100)
+        dec.feed(zlib_stream([b'{"op":11}'])[0])
+        try:
+            dec.__init__(*args, max_payload_size=5)
+            outcome_ = "accepted"
+        except Exception as exc:
+            outcome_ = type(exc).__name__
+        results.append((outcome_, _state(dec)))
+        fresh = impl.Decoder.__new__(impl.Decoder)
+        results.append(_state(fresh))
+    assert results[:2] == results[2:]
+    assert results[0][0] == "TypeError"
