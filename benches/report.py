@@ -229,7 +229,7 @@ def _decode_table(group: str, benches: list, stat: str) -> tuple[list[str], list
         rh = ratio(b, hikari, stat) if hikari else None
         rf = ratio(b, floor, stat) if floor else None
         name = info["impl"]
-        if info.get("inflater") and info.get("family") in ("ours", "hikari", "discord.py"):
+        if info.get("inflater") and info.get("family") in ("ours", "hikari", "discord.py") and info["inflater"] not in name:
             name += f" [{info['inflater']}]"
         if info.get("family") == "ours":
             name = f"**{name}**"

@@ -42,12 +42,18 @@ from conftest import implementation
 COMPRESS = {"zlib": "zlib-stream", "zstd": "zstd-stream", "zstd-frames": "zstd-stream"}
 KIND_LABEL = {"zlib": "zlib-stream", "zstd": "zstd-stream (open frame)", "zstd-frames": "zstd-stream (closed frames)"}
 
-# mijcodec's cases: (implementation, selective)
+# mijcodec's cases: (implementation, selective, other inflater). The plain
+# cases use the install's default inflater (``ZLIB_INFLATER``: zlib-ng when
+# both implementations can use it); the "-other-zlib" cases the other one the
+# implementation has (system zlib when the default is zlib-ng, and the
+# reverse), so each inflater's share is visible in the same group.
 OURS = {
-    "compiled": ("compiled", False),
-    "fallback": ("fallback", False),
-    "compiled-selective": ("compiled", True),
-    "fallback-selective": ("fallback", True),
+    "compiled": ("compiled", False, False),
+    "fallback": ("fallback", False, False),
+    "compiled-selective": ("compiled", True, False),
+    "fallback-selective": ("fallback", True, False),
+    "compiled-other-zlib": ("compiled", False, True),
+    "fallback-other-zlib": ("fallback", False, True),
 }
 IMPL_LABEL = {"compiled": "mijcodec (compiled)", "fallback": "mijcodec (fallback)"}
 
@@ -71,7 +77,8 @@ _ZSTD_DETAIL = ("floor-zstd", "floor-orjson-zstd")
 # `pytest benches --benchmark-only` stays under about 2 minutes on 2 cores.
 GROUPS = [
     Group("zlib-realistic", "zlib realistic full decode", "realistic", "zlib", 15,
-          ("compiled", "hikari-zlib", *_ZLIB_FLOORS, "fallback", "dpy-zlib-orjson", "dpy-zlib-json", *_ZLIB_DETAIL)),
+          ("compiled", "hikari-zlib", *_ZLIB_FLOORS, "fallback", "compiled-other-zlib", "fallback-other-zlib",
+           "dpy-zlib-orjson", "dpy-zlib-json", *_ZLIB_DETAIL)),
     Group("zstd-realistic", "zstd realistic full decode", "realistic", "zstd", 15,
           ("compiled", "hikari-zstd", "floor-zstd-orjson", "fallback", "dpy-zstd-orjson", *_ZSTD_DETAIL)),
     Group("zlib-presence", "zlib presence-heavy, only MESSAGE_CREATE read", "presence-heavy", "zlib", 15,
@@ -79,11 +86,11 @@ GROUPS = [
     Group("zstd-presence", "zstd presence-heavy, only MESSAGE_CREATE read", "presence-heavy", "zstd", 15,
           ("compiled-selective", "hikari-zstd", "floor-zstd-orjson", "fallback-selective", "compiled", "fallback")),
     Group("zlib-huge", "zlib huge GUILD_CREATE", "huge", "zlib", 11,
-          ("compiled", "hikari-zlib", *_ZLIB_FLOORS, "fallback")),
+          ("compiled", "hikari-zlib", *_ZLIB_FLOORS, "fallback", "compiled-other-zlib", "fallback-other-zlib")),
     Group("zstd-huge", "zstd huge GUILD_CREATE", "huge", "zstd", 11,
           ("compiled", "hikari-zstd", "floor-zstd-orjson", "fallback")),
     Group("zlib-acks", "zlib ack storm", "ack-storm", "zlib", 15,
-          ("compiled", "hikari-zlib", *_ZLIB_FLOORS, "fallback")),
+          ("compiled", "hikari-zlib", *_ZLIB_FLOORS, "fallback", "compiled-other-zlib", "fallback-other-zlib")),
     Group("zstd-acks", "zstd ack storm", "ack-storm", "zstd", 15,
           ("compiled", "hikari-zstd", "floor-zstd-orjson", "fallback")),
     # Spacebar's closed frames: hikari and discord.py stop after the first
@@ -129,13 +136,14 @@ def ours_selective(dec: Any, messages: list) -> tuple:
     return n, dec.seq
 
 
-def _new_ours(codec: Any, kind: str, *, selective: bool, calls: list) -> Callable[[], Any]:
+def _new_ours(codec: Any, kind: str, *, selective: bool, calls: list, inflater: Any = None) -> Callable[[], Any]:
     """Decoder factory; with ``selective``, a MESSAGE_CREATE handler reads
     ``d`` and counts its calls in ``calls[0]``."""
     compress = COMPRESS[kind]
+    kw = {"inflater": inflater} if inflater else {}
 
     def new() -> Any:
-        dec = codec.Decoder(compress)
+        dec = codec.Decoder(compress, **kw)
         if selective:
             def on_message_create(pkt: Any) -> None:
                 pkt.d["content"]
@@ -147,13 +155,11 @@ def _new_ours(codec: Any, kind: str, *, selective: bool, calls: list) -> Callabl
     return new
 
 
-def _inflater_label(codec: Any) -> str:
-    """Which zlib the implementation inflates with (``ZLIB_INFLATER`` where
-    the codec says, else the system zlib of ``ZLIB_VERSION``)."""
-    name = getattr(codec, "ZLIB_INFLATER", None)
-    if name:
-        return f"{name} {codec.ZLIB_VERSION}"
-    return f"system zlib {codec.ZLIB_VERSION}"
+def _inflater_name(codec: Any, name: Any) -> str:
+    """"zlib-ng 2.3.3" / "system zlib 1.2.13": what ``name`` is in ``codec``."""
+    versions = getattr(codec, "INFLATERS", None) or {"zlib": codec.ZLIB_VERSION}
+    name = name or "zlib"
+    return f"{'system zlib' if name == 'zlib' else name} {versions[name]}"
 
 
 # -- baselines ------------------------------------------------------------------
@@ -186,13 +192,21 @@ class Case:
 
 
 def _ours_case(config: pytest.Config, g: Group, key: str) -> Case:
-    impl, selective = OURS[key]
+    impl, selective, other = OURS[key]
     codec = implementation(config, impl)
     label = IMPL_LABEL[impl]
     role = "ours"
+    inflater = getattr(codec, "ZLIB_INFLATER", None)
+    if other:
+        others = [name for name in getattr(codec, "INFLATERS", {}) if name != inflater]
+        if not others:
+            raise B.BaselineUnavailable(f"{codec.__name__} has one inflater here ({inflater}): no other to compare")
+        inflater = others[0]
+        label += f" with {_inflater_name(codec, inflater)}"
+        role = "ours-other-zlib"
     if selective:
         label += " MESSAGE_CREATE only"
-    elif any(OURS[c][1] for c in g.cases if c in OURS):  # beside a selective case
+    elif not other and any(OURS[c][1] for c in g.cases if c in OURS):  # beside a selective case
         label += " full decode"
         role = "ours-full"
     calls = [0]
@@ -204,8 +218,8 @@ def _ours_case(config: pytest.Config, g: Group, key: str) -> Case:
             assert calls[0] > 0 and calls[0] % per_round == 0, (calls[0], per_round)
 
     info = dict(impl=label, family="ours", role=role, selective=selective, implementation=impl,
-                inflater=_inflater_label(codec) if g.kind == "zlib" else "")
-    return Case(key, info, _new_ours(codec, g.kind, selective=selective, calls=calls),
+                inflater=_inflater_name(codec, inflater) if g.kind == "zlib" else "")
+    return Case(key, info, _new_ours(codec, g.kind, selective=selective, calls=calls, inflater=inflater if other else None),
                 ours_selective if selective else ours_full, traffic.messages(g.mix, g.kind), check)
 
 
@@ -229,12 +243,26 @@ def _cases(config: pytest.Config, g: Group) -> tuple[list[Case], dict[str, str]]
     return cases, missing
 
 
-def _time_once(case: Case) -> float:
+def _timer(config: pytest.Config) -> tuple[Callable[[], float], str]:
+    """pytest-benchmark's ``--benchmark-timer`` (default ``time.perf_counter``;
+    ``time.thread_time``, this thread's CPU time, is steadier on a machine
+    that other work shares)."""
+    name = str(config.getoption("benchmark_timer", None) or "time.perf_counter")
+    try:
+        from pytest_benchmark.utils import load_timer
+
+        timer = load_timer(name)
+        return getattr(timer, "target", timer), name
+    except Exception:  # noqa: BLE001 - an unusual pytest-benchmark: the default
+        return perf_counter, "time.perf_counter"
+
+
+def _time_once(case: Case, timer: Callable[[], float] = perf_counter) -> float:
     state = case.new()
     gc.collect()
-    t0 = perf_counter()
+    t0 = timer()
     result = case.run(state, case.data)
-    elapsed = perf_counter() - t0
+    elapsed = timer() - t0
     case.check(result)
     return elapsed
 
@@ -252,8 +280,9 @@ def test_decode(benchmark: Any, request: pytest.FixtureRequest, group: str) -> N
     g = BY_ID[group]
     cases, missing = _cases(request.config, g)
     assert cases, f"no case of {g.id} can run here: {missing}"
+    timer, timer_name = _timer(request.config)
     for case in cases:  # warm-up round: imports, caches, first-use costs
-        _time_once(case)
+        _time_once(case, timer)
     counter = [0]
 
     def one_round() -> None:
@@ -261,13 +290,14 @@ def test_decode(benchmark: Any, request: pytest.FixtureRequest, group: str) -> N
         counter[0] += 1
         k = r % len(cases)
         for case in cases[k:] + cases[:k]:
-            case.times.append(_time_once(case))
+            case.times.append(_time_once(case, timer))
 
     benchmark.group = f"{g.title} (interleaved rounds)"
     benchmark.pedantic(one_round, rounds=g.rounds, warmup_rounds=0, iterations=1)
     st = traffic.stats(g.mix)
     benchmark.extra_info.update(
         interleaved=True,
+        timer=timer_name,
         title=g.title,
         mix=g.mix,
         kind=g.kind,
