@@ -4,6 +4,8 @@ and the benchmark block of README.md.
     python benches/report.py bench.json           # from an existing run
     python benches/report.py --run                # run the suite, then report
                                                   # (writes benches/bench.json)
+    python benches/report.py --run --benchmark-timer=time.thread_time
+                                                  # other options go to pytest
 
 Options: ``--stat median|min`` (what the ratios use; default median),
 ``--out-dir DIR`` (default: this folder), ``--no-png``, ``--no-readme``.
@@ -366,7 +368,9 @@ def _versions(data: dict) -> list[str]:
         if "load_start" in mij:
             lines.append(f"- load average (1/5/15 min) at the start of the run: {mij['load_start']}; at its end "
                          f"(this run's own load included): {mij.get('load_end', 'n/a')}")
-    lines.append(f"- run: {data.get('datetime', '?')}, pytest-benchmark {data.get('version', '?')}")
+    timers = sorted({b["extra_info"]["timer"] for b in data.get("benchmarks", []) if b["extra_info"].get("timer")})
+    lines.append(f"- run: {data.get('datetime', '?')}, pytest-benchmark {data.get('version', '?')}"
+                 + (f"; decode groups timed with `{'`, `'.join(timers)}`" if timers else ""))
     lines.append("")
     return lines
 
@@ -580,11 +584,13 @@ def main(argv: Optional[list[str]] = None) -> int:
     parser.add_argument("--out-dir", default=HERE)
     parser.add_argument("--no-png", action="store_true")
     parser.add_argument("--no-readme", action="store_true", help="leave README.md's benchmark block alone")
-    args = parser.parse_args(argv)
+    args, extra = parser.parse_known_args(argv)
+    if extra and not args.run:
+        parser.error(f"unrecognized arguments: {' '.join(extra)} (extra pytest options go with --run)")
     json_path = args.json or os.path.join(HERE, "bench.json")
     if args.run:
         cmd = [sys.executable, "-m", "pytest", os.path.relpath(HERE, ROOT), "--benchmark-only",
-               f"--benchmark-json={os.path.abspath(json_path)}", "-q", "-p", "no:cacheprovider"]
+               f"--benchmark-json={os.path.abspath(json_path)}", "-q", "-p", "no:cacheprovider", *extra]
         print("+", " ".join(cmd), flush=True)
         rc = subprocess.call(cmd, cwd=ROOT)
         if rc != 0:
