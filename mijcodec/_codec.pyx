@@ -461,6 +461,8 @@ cdef class Decoder:
     cdef int _tail_len
     # zstd-stream
     cdef object _zd
+    cdef object _zd_decompress  # its bound decompress
+    cdef bint _zd_ended  # the last message scanned ended a frame (or held a skippable one)
     cdef bint _zd_in_frame
     cdef bint _zd_checksum
 
@@ -566,6 +568,7 @@ cdef class Decoder:
                 self._zs_ready = True
         elif self._mode == MODE_ZSTD:
             self._zd = _zstd.ZstdDecompressor()
+            self._zd_decompress = self._zd.decompress
 
     cdef void _release_buffer(self) noexcept:
         free(self._buf)
@@ -841,7 +844,7 @@ cdef class Decoder:
         cdef object zd = self._zd
         cdef object raw
         try:
-            raw = zd.decompress(data, self._max_plus_one)
+            raw = self._zd_decompress(data, self._max_plus_one)
         except _ZstdError as exc:
             raise self._fail(DecompressError(f"corrupt zstd-stream: {exc}")) from None
         except MemoryError:
@@ -849,9 +852,12 @@ cdef class Decoder:
             raise
         if len(raw) > self._max:
             raise self._fail(PayloadTooLarge(f"payload exceeds max_payload_size={self._max} bytes"))
-        if zd.eof:
+        # zd.eof can only be true once a frame ended, which the scan saw: on
+        # Discord's one open frame this attribute read is skipped every time
+        if self._zd_ended and zd.eof:
             try:
                 more, self._zd = zstd_after_frame_end(_zstd, zd.unused_data, self._max - len(raw), self._max)
+                self._zd_decompress = self._zd.decompress
                 if more is not None:
                     raw = raw + more if raw else more
             except CodecError as exc:
@@ -879,6 +885,7 @@ cdef class Decoder:
         cdef bint checksum = self._zd_checksum
         cdef unsigned int magic, fhd, header, kind
         cdef int single
+        self._zd_ended = False
         while pos < n:
             left = n - pos
             if not in_frame:
@@ -910,6 +917,7 @@ cdef class Decoder:
                     if left - 8 < size:
                         raise self._fail(DecompressError("truncated zstd-stream message: incomplete skippable frame"))
                     pos += 8 + size
+                    self._zd_ended = True
                 else:
                     raise self._fail(DecompressError("corrupt zstd-stream: not a zstd frame (bad magic number)"))
             else:
@@ -929,6 +937,7 @@ cdef class Decoder:
                             raise self._fail(DecompressError("truncated zstd-stream message: incomplete frame checksum"))
                         pos += 4
                     in_frame = False
+                    self._zd_ended = True
         self._zd_in_frame = in_frame
         self._zd_checksum = checksum
 
