@@ -64,8 +64,10 @@ def zlib_ng_module() -> Any:
 
 def _compiled_links_zlib_ng() -> Optional[bool]:
     """Whether this install's compiled codec links zlib-ng (None: no compiled codec)."""
-    try:
-        from . import _codec  # type: ignore[attr-defined]
+    import importlib
+
+    try:  # by name: a static import here would be a cycle for type checkers
+        _codec = importlib.import_module(__name__.rsplit(".", 1)[0] + "._codec")
     except Exception:  # no build, or a broken one: the fallback decides alone
         return None
     return "zlib-ng" in _codec.INFLATERS
