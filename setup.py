@@ -152,6 +152,10 @@ class BuildExtOrFallBack(build_ext):
     def _fall_back(self, exc):
         if REQUIRE_EXTENSIONS:
             raise exc
+        if self.failure is not None:
+            # a consequence of the first failure (an in-place build then
+            # cannot copy the extension it did not build): keep the cause
+            return
         self.failure = f"{type(exc).__name__}: {exc}"
         bar = "*" * 78
         sys.stderr.write(

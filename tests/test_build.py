@@ -126,3 +126,27 @@ def test_no_free_threading_claim():
         assert 'CIBW_SKIP: "cp3??t-*"' in text  # cibuildwheel builds cp314t unless told not to
         for tag in ('"cp313t"', '"cp314t"'):  # the expected-wheel list
             assert tag not in text, tag
+
+
+@pytest.mark.skipif(not HAS_SOURCE, reason="needs the source tree (setup.py), not an installed wheel")
+def test_failed_in_place_build_removes_the_old_extension_and_names_the_cause(tmp_path):
+    """`pip install -e .` / build_ext --inplace without a compiler: the
+    extension an earlier in-place build left in mijcodec/ would be imported
+    despite the _BUILD_FAILED marker, and the marker named the follow-up
+    copy error instead of the compile failure."""
+    tree, _, _ = _stale_tree(tmp_path)
+    import importlib.machinery
+
+    stale = tree / "mijcodec" / ("_codec" + importlib.machinery.EXTENSION_SUFFIXES[0])
+    stale.write_bytes(b"an earlier in-place build")
+    environment = {k: v for k, v in os.environ.items() if not k.startswith("MIJCODEC_")}
+    environment.update(CC="false", LDSHARED="false")
+    proc = subprocess.run(
+        [sys.executable, "setup.py", "-q", "build_ext", "--inplace"],
+        cwd=tree, env=environment, capture_output=True, text=True, timeout=600,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stderr.count("PURE-PYTHON BUILD") == 1
+    assert not stale.exists()
+    reason = (tree / "mijcodec" / "_BUILD_FAILED").read_text()
+    assert "can't copy" not in reason and reason.strip(), reason

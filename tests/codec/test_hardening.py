@@ -272,3 +272,47 @@ def test_memory_error_mid_inflate_poisons(codec, mode):
         """,
     )
     assert out.splitlines() == ["MemoryError True", "poisoned: True", "False 11 True"]
+
+
+# -- the issue's "identical behaviour" reproductions, each implementation in its own process --
+
+
+IDENTICAL_SCRIPT = """
+import array
+from tests._helpers import zlib_stream, zstd_open_frame
+
+def outcome(fn):
+    try:
+        r = fn()
+    except Exception as exc:
+        return type(exc).__name__ + ": " + str(exc)
+    return repr(getattr(r, "raw", r))
+
+msg = b'{"t":"A","s":1,"op":0,"d":{"x":"\\u00ff"}}'
+streams = {"zlib-stream": zlib_stream([msg])[0], "zstd-stream": zstd_open_frame([msg])[0], None: msg}
+for mode, m in streams.items():
+    for name, make in [("cast-b", lambda b: memoryview(b).cast("b")), ("cast-c", lambda b: memoryview(b).cast("c")),
+                       ("array-b", lambda b: array.array("b", b))]:
+        print(mode, name, outcome(lambda: M.Decoder(mode).feed(make(m))))
+for limit in (2**62 - 1, 2**62, 2**63 - 1, 2**63):
+    d = M.Decoder("zstd-stream", max_payload_size=limit)
+    print(limit, d.max_payload_size, outcome(lambda: d.feed(streams["zstd-stream"])), d.poisoned)
+    d = M.Decoder("zlib-stream", max_payload_size=limit)
+    print(limit, outcome(lambda: d.feed(streams["zlib-stream"])), d.poisoned)
+d = M.Decoder(None)
+d.feed(msg)
+for name in ("payloads", "bytes_in", "bytes_out"):
+    print(name, outcome(lambda: setattr(d, name, -5)).split(":")[0], getattr(d, name))
+print(outcome(lambda: M.Decoder(None).feed(b'{"op":1,"d":"\\xed\\xa0\\x80"}')))
+"""
+
+
+def test_issue_reproductions_identical_in_separate_processes(both):
+    compiled, fallback = both
+    outputs = [isolated(impl, IDENTICAL_SCRIPT) for impl in (compiled, fallback)]
+    assert outputs[0] == outputs[1]
+    lines = outputs[0].splitlines()
+    assert all(line.endswith("""b'{"t":"A","s":1,"op":0,"d":{"x":"\\\\u00ff"}}'""") for line in lines[:9]), lines[:9]
+    assert "OverflowError" not in outputs[0]
+    assert lines[-4:-1] == ["payloads AttributeError 1", "bytes_in AttributeError 41", "bytes_out AttributeError 41"]
+    assert "not valid UTF-8 at byte 13" in lines[-1]

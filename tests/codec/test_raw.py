@@ -176,7 +176,7 @@ def test_feed_raw_plain_limits_and_str(codec):
         dec.feed_raw("\ud800")
 
 
-def test_feed_raw_is_not_reentrant_from_a_handler(codec):
+def test_feed_raw_from_a_handler_is_allowed(codec):
     dec = codec.Decoder(None)
     seen = []
 
@@ -185,7 +185,38 @@ def test_feed_raw_is_not_reentrant_from_a_handler(codec):
 
     dec.on(11, handler)
     dec.feed(b'{"op":11}')
-    assert seen == [b'{"op":11}']  # handlers run after feed() let go: allowed
+    assert seen == [b'{"op":11}']  # handlers run after feed() let go of the decoder
+    assert dec.payloads == 2
+
+
+def test_feed_raw_refused_while_another_thread_feeds(codec):
+    """One feed at a time per decoder, feed_raw included: the busy flag."""
+    import os
+    import threading
+
+    big = [b'{"op":0,"d":"' + os.urandom(256 * 1024).hex().encode() + b'"}' for _ in range(8)]
+    messages = zlib_stream(big, level=1)
+    dec = codec.Decoder("zlib-stream")
+    done = threading.Event()
+    got = []
+
+    def feeder():
+        try:
+            got.extend(dec.feed(m).raw for m in messages)
+        finally:
+            done.set()
+
+    thread = threading.Thread(target=feeder)
+    thread.start()
+    refused = 0
+    while not done.is_set():
+        try:
+            assert dec.feed_raw(b"") is None  # an empty message changes nothing
+        except RuntimeError:
+            refused += 1
+    thread.join()
+    assert got == big
+    assert refused > 0  # the inflating thread let this one run, and it was refused
 
 
 @SETTINGS
