@@ -9,6 +9,12 @@ Environment:
   MIJCODEC_LIBRARIES              libraries to link (comma-separated;
                                   default "z", on Windows "zlib")
   MIJCODEC_CYTHON_TRACE=1         line tracing, for coverage of the .pyx
+  MIJCODEC_ZLIBNG=auto|1|0        link zlib-ng's native API too (zlib-ng.h and
+                                  libz-ng found with the paths above): "auto"
+                                  (default) when a test program builds, "1"
+                                  requires it, "0" never
+  MIJCODEC_ZLIBNG_LIBRARY         its library name (default "z-ng", on Windows
+                                  "zlib-ng")
 
 Without MIJCODEC_REQUIRE_EXTENSIONS a failed compile still installs, pure
 Python, with a banner saying so and why; the reason is also recorded in the
@@ -56,6 +62,18 @@ def remove_stale_extensions(base):
     return removed
 
 
+ZLIBNG = os.environ.get("MIJCODEC_ZLIBNG", "auto").strip().lower() or "auto"
+ZLIBNG_LIBRARY = os.environ.get("MIJCODEC_ZLIBNG_LIBRARY", "").strip() or ("zlib-ng" if WINDOWS else "z-ng")
+ZLIBNG_PROBE = """
+#include <zlib-ng.h>
+int main(void) {
+    zng_stream s = {0};
+    if (zng_inflateInit2(&s, -15) != Z_OK) return 1;
+    return zng_inflateEnd(&s) == Z_OK ? 0 : 1;
+}
+"""
+
+
 def codec_extension():
     default_libs = "zlib" if WINDOWS else "z"
     libraries = [x for x in os.environ.get("MIJCODEC_LIBRARIES", default_libs).split(",") if x]
@@ -98,9 +116,38 @@ class BuildExtOrFallBack(build_ext):
 
     def build_extension(self, ext):
         try:
+            if ext.name == "mijcodec._codec":
+                self._configure_zlib_ng(ext)
             super().build_extension(ext)
         except Exception as exc:
             self._fall_back(exc)
+
+    def _configure_zlib_ng(self, ext):
+        """Link zlib-ng's native API as well when it is there (see MIJCODEC_ZLIBNG):
+        the codec then inflates with zlib-ng by default (mijcodec.ZLIB_INFLATER)."""
+        if ZLIBNG in ("0", "no", "off", "false"):
+            return
+        import tempfile
+
+        with tempfile.TemporaryDirectory() as tmp:
+            src = os.path.join(tmp, "zlibng_probe.c")
+            with open(src, "w", encoding="ascii") as f:
+                f.write(ZLIBNG_PROBE)
+            try:
+                objs = self.compiler.compile([src], output_dir=tmp, include_dirs=ext.include_dirs)
+                self.compiler.link_executable(objs, "zlibng_probe", output_dir=tmp,
+                                              libraries=[ZLIBNG_LIBRARY], library_dirs=ext.library_dirs)
+                found = None
+            except Exception as exc:  # CompileError, LinkError
+                found = exc
+        if found is None:
+            ext.define_macros.append(("MIJ_HAVE_ZLIBNG", "1"))
+            ext.libraries.append(ZLIBNG_LIBRARY)
+            sys.stderr.write("mijcodec: linking zlib-ng (zlib-ng.h, lib%s): zlib-stream inflates with zlib-ng\n" % ZLIBNG_LIBRARY)
+        elif ZLIBNG in ("1", "yes", "on", "true"):
+            raise RuntimeError(f"MIJCODEC_ZLIBNG=1 but zlib-ng (zlib-ng.h, lib{ZLIBNG_LIBRARY}) was not found: {found}")
+        else:
+            sys.stderr.write("mijcodec: zlib-ng headers/library not found: the compiled codec inflates with the system zlib\n")
 
     def _fall_back(self, exc):
         if REQUIRE_EXTENSIONS:

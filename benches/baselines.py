@@ -1,4 +1,4 @@
-"""What bots run today, driven without a socket, plus the floors.
+"""What bots run today, in the same bare loop as mijcodec's ``feed()``, plus the floors.
 
 Every baseline is a :class:`Baseline`: ``new()`` makes the per-connection state
 (a fresh decompression context: they are stateful), ``run(state, messages)``
@@ -6,6 +6,13 @@ decodes a whole recorded stream the way that library does for each received
 websocket message, reads the envelope (``op``, ``t``, ``s``, ``d``) like the
 library's gateway loop does, and returns ``(payloads decoded, last s)`` so the
 benchmarks can check that every baseline really decoded everything.
+
+Like with like: a baseline here is a plain ``for`` loop over the recorded
+messages (``bytes``), exactly as mijcodec's case is a plain loop of
+``Decoder.feed`` calls: no coroutine, no websocket message object, no event
+loop on either side. The libraries' *transports* (coroutines per payload) are
+compared only with themselves with mijcodec's drop-in installed, in
+test_compat.py, with the helpers at the end of this module.
 
 discord.py 2.7 (``discord/utils.py``, ``discord/gateway.py``)
     The library's own classes and functions are called:
@@ -24,40 +31,35 @@ discord.py 2.7 (``discord/utils.py``, ``discord/gateway.py``)
     afterwards would change nothing: ``_from_json`` is bound at import time.
     The per-message steps after decompression are those of
     ``DiscordWebSocket.received_message`` (gateway.py:507-525): decompress
-    (returns ``str``, ``None`` for a partial message), ``utils._from_json`` on
-    the str, then ``msg.get('t')``, ``.get('op')``, ``.get('d')``,
-    ``.get('s')``. That method itself cannot run without a connected client
-    (it dispatches into the client's state), so those lines are reproduced.
+    (the context buffers until the ``00 00 ff ff`` suffix, inflates with
+    ``zlib.decompressobj()`` and returns ``str``, ``None`` for a partial
+    message), ``utils._from_json`` on the str, then ``msg.get('t')``,
+    ``.get('op')``, ``.get('d')``, ``.get('s')``.
 
 hikari 2.7 (``hikari/impl/shard.py``)
-    hikari's own transport classes run unmodified:
-    ``_GatewayZlibStreamTransport`` / ``_GatewayZstdStreamTransport``
-    (shard.py:335-398) constructed with a replay object in place of the
-    aiohttp websocket, whose ``receive()`` returns the recorded
-    ``aiohttp.WSMessage`` objects. ``receive_json()`` (shard.py:194-203:
-    ``_receive_and_check`` + the TRACE-logging check + ``self._loads`` +
-    ``isinstance`` assert) is a coroutine that never suspends here, so it is
-    driven with ``coro.send(None)`` without an event loop (a real bot pays an
-    event loop on top). ``loads`` is ``hikari.internal.data_binding.
-    default_json_loads`` (orjson.loads when orjson is installed, as here) or,
-    for the "hikari (json)" variant, ``json.loads`` which is what that
-    default is without orjson (data_binding.py:101-121). The envelope reads
-    after it are those of ``_poll_events`` (shard.py:847-853).
+    hikari's decode logic reproduced line for line in a bare loop (its
+    transport methods are coroutines reading an aiohttp websocket, so they
+    cannot run bare): zlib-stream is ``zlib.decompressobj()`` (with adler32,
+    as hikari makes it), the ``endswith(b"\x00\x00\xff\xff")`` check with
+    a bytearray for a payload split over messages, ``loads`` (hikari's
+    ``default_json_loads``: orjson.loads), the ``isinstance(.., dict)``
+    assert, then ``_poll_events``' reads (``op``; ``t``, ``d``, ``s`` of a
+    dispatch). zstd-stream: one ``ZstdDecompressor().decompress`` per
+    message, then the same. Left out: the logger's ``isEnabledFor(TRACE)``
+    check of ``receive_json`` and the coroutine/websocket plumbing (both
+    measured, stock vs installed, in test_compat.py).
 
-stdlib
-    ``zlib.decompressobj()`` + ``json.loads`` (and ``backports.zstd`` /
-    ``compression.zstd`` + ``json.loads`` for zstd-stream), buffering
-    partial zlib messages like every gateway client.
-
-floors (nothing else: no envelope reads, no buffering)
-    "inflate alone": one ``zlib.decompressobj()`` per connection, one
-    ``decompress`` per message; "raw inflate alone": the same with
-    ``wbits=-15`` after stripping the 2-byte zlib header (what skipping the
-    adler32 saves); "inflate+orjson": ``orjson.loads(decompress(m))``;
-    "zstd alone" / "zstd+orjson": the same with one ``ZstdDecompressor``;
-    "orjson alone": ``orjson.loads`` over the already decompressed payloads;
-    for closed zstd frames, "zstd.decompress per frame + orjson" (the
-    module's one-shot ``decompress`` on each message).
+floors (nothing else: no envelope reads, no buffering, no suffix check)
+    "raw inflate + orjson.loads": ``orjson.loads(decompress(m))`` per
+    message with one ``decompressobj(-15)`` per connection (the 2-byte zlib
+    header stripped from the first message: no adler32, as mijcodec's
+    inflate), once with the system zlib (``zlib``) and once with zlib-ng
+    (``zlib_ng.zlib_ng`` from the ``zlib-ng`` PyPI package; skipped when
+    not installed); "libzstd + orjson.loads": the same with one
+    ``ZstdDecompressor`` (backports.zstd / compression.zstd: the libzstd
+    mijcodec uses); the inflaters alone and "orjson.loads alone" (over the
+    already decompressed payloads) show where the time goes; for closed zstd
+    frames, the module's one-shot ``decompress`` per frame + orjson.
 
 Shared with test_compat.py (each library stock vs with mijcodec's drop-in
 installed): ``dpy_contexts`` (discord.py's stock context classes),
@@ -65,8 +67,9 @@ installed): ``dpy_contexts`` (discord.py's stock context classes),
 received_message steps as above, but as a coroutine per message like the
 original, reading ``utils._from_json`` from the module at each call, so an
 installed drop-in's is the one that runs), ``hikari_stock_class``,
-``hikari_transport``, ``hikari_loads`` and ``hikari_run`` (the hikari path
-above, for any transport class).
+``hikari_transport``, ``hikari_loads``, ``hikari_run`` and ``ws_messages``
+(hikari's own transport classes, driven through ``receive_json()`` with a
+replay websocket whose ``receive()`` never suspends).
 """
 
 from __future__ import annotations
@@ -87,7 +90,7 @@ except ImportError:  # pragma: no cover - depends on the Python version
     from backports import zstd as _zstd  # type: ignore[import-not-found,no-redef]
 
 __all__ = [
-    "Baseline", "BaselineUnavailable", "BASELINE_IDS", "baseline", "for_kind", "ws_messages", "HIKARI", "FLOOR",
+    "Baseline", "BaselineUnavailable", "BASELINE_IDS", "baseline", "ws_messages", "HIKARI", "zlib_ng",
     # the libraries' stock paths, shared with test_compat.py (stock vs install())
     "dpy_contexts", "dpy_received_message", "DpyWebSocket", "dpy_drive",
     "hikari_stock_class", "hikari_transport", "hikari_loads", "hikari_run",
@@ -336,45 +339,108 @@ def ws_messages(messages: list[bytes]) -> list:
     return [aiohttp.WSMessage(binary, m, None) for m in messages]
 
 
-# -- stdlib and floors --------------------------------------------------------
+# -- the libraries' decode logic in a bare loop ---------------------------------
 
 
-def _stdlib_zlib_run(ctx: Any, messages: list) -> tuple:
-    decompress = ctx.decompress
-    loads = json.loads
-    buf = bytearray()
+def _hikari_zlib_logic(loads: Callable[[Any], Any]) -> Callable[[Any, list], tuple]:
+    """hikari 2.7's zlib-stream decode logic, line for line, in a bare loop:
+    ``_GatewayZlibStreamTransport._receive_and_check`` (shard.py:343-371: the
+    ``endswith(_ZLIB_SYNC_FLUSH)`` hot path, a bytearray for a payload split
+    over messages), ``receive_json``'s ``loads`` + ``isinstance`` assert
+    (shard.py:194-203, without the TRACE-logging check) and the envelope
+    reads of ``_poll_events`` (shard.py:847-853). No coroutine, no websocket
+    message object: the same harness as mijcodec's ``feed()`` loop."""
+
+    def run(inflator: Any, messages: list) -> tuple:
+        decompress = inflator.decompress
+        n = 0
+        seq = None
+        it = iter(messages)
+        for data in it:
+            if data.endswith(_SUFFIX):
+                pl = decompress(data)
+            else:
+                buff = bytearray(data)
+                while not buff.endswith(_SUFFIX):
+                    buff.extend(next(it))
+                pl = decompress(buff)
+            payload = loads(pl)
+            assert isinstance(payload, dict)
+            n += 1
+            op = payload["op"]
+            if op == 0:
+                name = payload["t"]  # noqa: F841
+                d = payload["d"]  # noqa: F841
+                seq = payload["s"]
+        return n, seq
+
+    return run
+
+
+def _hikari_zstd_logic(loads: Callable[[Any], Any]) -> Callable[[Any, list], tuple]:
+    """hikari 2.7's zstd-stream decode logic in a bare loop:
+    ``_GatewayZstdStreamTransport._receive_and_check`` (shard.py:392-398: one
+    ``ZstdDecompressor().decompress`` per message), then as for zlib."""
+
+    def run(inflator: Any, messages: list) -> tuple:
+        decompress = inflator.decompress
+        n = 0
+        seq = None
+        for data in messages:
+            payload = loads(decompress(data))
+            assert isinstance(payload, dict)
+            n += 1
+            op = payload["op"]
+            if op == 0:
+                name = payload["t"]  # noqa: F841
+                d = payload["d"]  # noqa: F841
+                seq = payload["s"]
+        return n, seq
+
+    return run
+
+
+# -- floors ---------------------------------------------------------------------
+
+
+def zlib_ng() -> Any:
+    """``zlib_ng.zlib_ng`` (the zlib-ng PyPI package), or BaselineUnavailable."""
+    try:
+        from zlib_ng import zlib_ng as mod
+    except ImportError:
+        raise BaselineUnavailable("zlib-ng is not installed (pip install zlib-ng): no zlib-ng floor") from None
+    return mod
+
+
+def _raw_inflate_loads(inflator: Any, messages: list) -> tuple:
+    """Raw inflate (the 2-byte zlib header stripped from the first message)
+    + orjson.loads, back to back, nothing else."""
+    decompress = inflator.decompress
+    loads = orjson.loads
+    it = iter(messages)
     n = 0
-    seq = None
-    for m in messages:
-        if not m.endswith(_SUFFIX):
-            buf += m
-            continue
-        if buf:
-            buf += m
-            m = bytes(buf)
-            buf.clear()
-        payload = loads(decompress(m))
+    for m in it:
+        loads(decompress(m[2:]))
         n += 1
-        s = payload.get("s")
-        if s is not None:
-            seq = s
-        payload.get("t"), payload.get("op"), payload.get("d")
-    return n, seq
+        break
+    for m in it:
+        loads(decompress(m))
+        n += 1
+    return n, None
 
 
-def _stdlib_zstd_run(ctx: Any, messages: list) -> tuple:
-    decompress = ctx.decompress
-    loads = json.loads
+def _raw_inflate(inflator: Any, messages: list) -> tuple:
+    decompress = inflator.decompress
+    it = iter(messages)
     n = 0
-    seq = None
-    for m in messages:
-        payload = loads(decompress(m))
+    for m in it:
+        decompress(m[2:])
         n += 1
-        s = payload.get("s")
-        if s is not None:
-            seq = s
-        payload.get("t"), payload.get("op"), payload.get("d")
-    return n, seq
+        break
+    for m in it:
+        decompress(m)
+        n += 1
+    return n, None
 
 
 def _floor_decompress_loads(ctx: Any, messages: list) -> tuple:
@@ -391,40 +457,6 @@ def _floor_decompress(ctx: Any, messages: list) -> tuple:
     decompress = ctx.decompress
     n = 0
     for m in messages:
-        decompress(m)
-        n += 1
-    return n, None
-
-
-class _RawInflate:
-    """``zlib.decompressobj(-15)`` fed the stream minus its 2-byte zlib header."""
-
-    __slots__ = ("decompress",)
-
-    def __init__(self) -> None:
-        z = zlib.decompressobj(-15)
-        inner = z.decompress
-        first = [True]
-
-        def decompress(m: bytes) -> bytes:
-            if first[0]:
-                first[0] = False
-                return inner(m[2:])
-            return inner(m)
-
-        self.decompress = decompress
-
-
-def _raw_inflate_run(ctx: _RawInflate, messages: list) -> tuple:
-    # the header strip happens once; afterwards decompress it straight
-    it = iter(messages)
-    n = 0
-    for m in it:
-        ctx.decompress(m)
-        n += 1
-        break
-    decompress = ctx.decompress
-    for m in it:
         decompress(m)
         n += 1
     return n, None
@@ -454,22 +486,32 @@ class Baseline:
     """One baseline: ``new(messages)`` -> state, ``run(state, messages)`` -> (n, last s).
 
     ``kind`` is the recording it decodes ("zlib", "zstd", "zstd-frames"); ``input`` is what
-    it consumes: "messages" (the recorded websocket messages), "ws" (them as
-    aiohttp WSMessage objects, for hikari) or "payloads" (already
-    decompressed, for the orjson-alone floor). ``role`` marks the references
-    of the report: "hikari" (hikari's orjson path) and "floor" (decompress +
-    orjson.loads).
+    it consumes: "messages" (the recorded websocket messages) or "payloads"
+    (already decompressed, for the orjson-alone floor). ``role`` marks the
+    references of the report: "hikari" (hikari's decode logic with orjson)
+    and "floor" (an inflater + orjson.loads back to back; the report takes
+    the fastest floor of a group as its reference). ``inflater`` names the
+    zlib library doing a zlib floor's inflating.
     """
 
     id: str
     label: str
     kind: str
-    family: str  # "discord.py" | "hikari" | "stdlib" | "floor"
+    family: str  # "discord.py" | "hikari" | "floor"
     new: Callable[[Any], Any]
     run: Callable[[Any, list], tuple]
     input: str = "messages"
     role: str = ""
     checks_seq: bool = True
+    inflater: str = ""
+
+
+def _sys_zlib_label() -> str:
+    return f"system zlib {zlib.ZLIB_RUNTIME_VERSION}"
+
+
+def _ng_label() -> str:
+    return f"zlib-ng {zlib_ng().ZLIBNG_RUNTIME_VERSION}"
 
 
 def _specs() -> dict[str, Callable[[], Baseline]]:
@@ -478,28 +520,30 @@ def _specs() -> dict[str, Callable[[], Baseline]]:
     def dpy() -> dict[str, Any]:
         return _dpy()
 
+    def ng_raw(_: Any) -> Any:
+        return zlib_ng().decompressobj(-15)
+
+    def sys_raw(_: Any) -> Any:
+        return zlib.decompressobj(-15)
+
     return {
         # zlib-stream
-        "hikari-zlib": lambda: Baseline("hikari-zlib", "hikari 2.7 (zlib, orjson)", "zlib", "hikari", _hikari_new("zlib", hikari_loads()), _hikari_run, "ws", role="hikari"),
-        "hikari-zlib-json": lambda: Baseline("hikari-zlib-json", "hikari 2.7 (zlib, json)", "zlib", "hikari", _hikari_new("zlib", json.loads), _hikari_run, "ws"),
-        "dpy-zlib-orjson": lambda: Baseline("dpy-zlib-orjson", "discord.py 2.7 (zlib, orjson)", "zlib", "discord.py", lambda _, c=dpy()["zlib_ctx"]: c(), _dpy_run(dpy()["from_json_orjson"])),
-        "dpy-zlib-json": lambda: Baseline("dpy-zlib-json", "discord.py 2.7 (zlib, json)", "zlib", "discord.py", lambda _, c=dpy()["zlib_ctx"]: c(), _dpy_run(dpy()["from_json_json"])),
-        "stdlib-zlib-json": lambda: Baseline("stdlib-zlib-json", "stdlib zlib + json", "zlib", "stdlib", lambda _: zlib.decompressobj(), _stdlib_zlib_run),
-        "floor-inflate-orjson": lambda: Baseline("floor-inflate-orjson", "floor: inflate + orjson.loads", "zlib", "floor", lambda _: zlib.decompressobj(), _floor_decompress_loads, role="floor", checks_seq=False),
-        "floor-inflate": lambda: Baseline("floor-inflate", "floor: inflate alone", "zlib", "floor", lambda _: zlib.decompressobj(), _floor_decompress, checks_seq=False),
-        "floor-raw-inflate": lambda: Baseline("floor-raw-inflate", "floor: raw inflate alone (no adler32)", "zlib", "floor", lambda _: _RawInflate(), _raw_inflate_run, checks_seq=False),
-        "floor-orjson-zlib": lambda: Baseline("floor-orjson-zlib", "floor: orjson.loads alone", "zlib", "floor", lambda _: None, _floor_loads, "payloads", checks_seq=False),
+        "hikari-zlib": lambda: Baseline("hikari-zlib", "hikari 2.7 logic (zlib, orjson)", "zlib", "hikari", lambda _: zlib.decompressobj(), _hikari_zlib_logic(hikari_loads()), role="hikari", inflater=_sys_zlib_label()),
+        "dpy-zlib-orjson": lambda: Baseline("dpy-zlib-orjson", "discord.py 2.7 logic (zlib, orjson)", "zlib", "discord.py", lambda _, c=dpy()["zlib_ctx"]: c(), _dpy_run(dpy()["from_json_orjson"]), inflater=_sys_zlib_label()),
+        "dpy-zlib-json": lambda: Baseline("dpy-zlib-json", "discord.py 2.7 logic (zlib, json)", "zlib", "discord.py", lambda _, c=dpy()["zlib_ctx"]: c(), _dpy_run(dpy()["from_json_json"]), inflater=_sys_zlib_label()),
+        "floor-zlib-orjson": lambda: Baseline("floor-zlib-orjson", f"floor: {_sys_zlib_label()} raw inflate + orjson.loads", "zlib", "floor", sys_raw, _raw_inflate_loads, role="floor", checks_seq=False, inflater=_sys_zlib_label()),
+        "floor-zlibng-orjson": lambda: Baseline("floor-zlibng-orjson", f"floor: {_ng_label()} raw inflate + orjson.loads", "zlib", "floor", ng_raw, _raw_inflate_loads, role="floor", checks_seq=False, inflater=_ng_label()),
+        "floor-zlib": lambda: Baseline("floor-zlib", f"{_sys_zlib_label()} raw inflate alone", "zlib", "floor", sys_raw, _raw_inflate, checks_seq=False, inflater=_sys_zlib_label()),
+        "floor-zlibng": lambda: Baseline("floor-zlibng", f"{_ng_label()} raw inflate alone", "zlib", "floor", ng_raw, _raw_inflate, checks_seq=False, inflater=_ng_label()),
+        "floor-orjson-zlib": lambda: Baseline("floor-orjson-zlib", "orjson.loads alone", "zlib", "floor", lambda _: None, _floor_loads, "payloads", checks_seq=False),
         # zstd-stream (one open frame)
-        "hikari-zstd": lambda: Baseline("hikari-zstd", "hikari 2.7 (zstd, orjson)", "zstd", "hikari", _hikari_new("zstd", hikari_loads()), _hikari_run, "ws", role="hikari"),
-        "hikari-zstd-json": lambda: Baseline("hikari-zstd-json", "hikari 2.7 (zstd, json)", "zstd", "hikari", _hikari_new("zstd", json.loads), _hikari_run, "ws"),
-        "dpy-zstd-orjson": lambda: Baseline("dpy-zstd-orjson", f"discord.py 2.7 (zstd via {dpy()['zstd_source']}, orjson)", "zstd", "discord.py", lambda _, c=_dpy_zstd_ctx(): c(), _dpy_run(dpy()["from_json_orjson"])),
-        "dpy-zstd-json": lambda: Baseline("dpy-zstd-json", f"discord.py 2.7 (zstd via {dpy()['zstd_source']}, json)", "zstd", "discord.py", lambda _, c=_dpy_zstd_ctx(): c(), _dpy_run(dpy()["from_json_json"])),
-        "stdlib-zstd-json": lambda: Baseline("stdlib-zstd-json", "stdlib-style zstd + json", "zstd", "stdlib", lambda _: _zstd.ZstdDecompressor(), _stdlib_zstd_run),
-        "floor-zstd-orjson": lambda: Baseline("floor-zstd-orjson", "floor: zstd + orjson.loads", "zstd", "floor", lambda _: _zstd.ZstdDecompressor(), _floor_decompress_loads, role="floor", checks_seq=False),
-        "floor-zstd": lambda: Baseline("floor-zstd", "floor: zstd alone", "zstd", "floor", lambda _: _zstd.ZstdDecompressor(), _floor_decompress, checks_seq=False),
+        "hikari-zstd": lambda: Baseline("hikari-zstd", "hikari 2.7 logic (zstd, orjson)", "zstd", "hikari", lambda _: _zstd.ZstdDecompressor(), _hikari_zstd_logic(hikari_loads()), role="hikari"),
+        "dpy-zstd-orjson": lambda: Baseline("dpy-zstd-orjson", f"discord.py 2.7 logic (zstd via {dpy()['zstd_source']}, orjson)", "zstd", "discord.py", lambda _, c=_dpy_zstd_ctx(): c(), _dpy_run(dpy()["from_json_orjson"])),
+        "floor-zstd-orjson": lambda: Baseline("floor-zstd-orjson", f"floor: libzstd {_zstd.zstd_version} + orjson.loads", "zstd", "floor", lambda _: _zstd.ZstdDecompressor(), _floor_decompress_loads, role="floor", checks_seq=False),
+        "floor-zstd": lambda: Baseline("floor-zstd", f"libzstd {_zstd.zstd_version} alone", "zstd", "floor", lambda _: _zstd.ZstdDecompressor(), _floor_decompress, checks_seq=False),
+        "floor-orjson-zstd": lambda: Baseline("floor-orjson-zstd", "orjson.loads alone", "zstd", "floor", lambda _: None, _floor_loads, "payloads", checks_seq=False),
         # zstd-stream, one closed frame per payload (Spacebar): neither library decodes it
-        "floor-zstd-frames-orjson": lambda: Baseline("floor-zstd-frames-orjson", "floor: one-shot zstd.decompress + orjson.loads", "zstd-frames", "floor", lambda _: _OneShotZstd(), _floor_decompress_loads, checks_seq=False),
-        "floor-orjson-zstd": lambda: Baseline("floor-orjson-zstd", "floor: orjson.loads alone", "zstd", "floor", lambda _: None, _floor_loads, "payloads", checks_seq=False),
+        "floor-zstd-frames-orjson": lambda: Baseline("floor-zstd-frames-orjson", f"floor: one-shot libzstd {_zstd.zstd_version} decompress + orjson.loads", "zstd-frames", "floor", lambda _: _OneShotZstd(), _floor_decompress_loads, role="floor", checks_seq=False),
     }
 
 
@@ -524,22 +568,7 @@ def baseline(bid: str) -> Baseline:
         return b
 
 
-BASELINE_IDS = [
-    "hikari-zlib", "hikari-zlib-json", "dpy-zlib-orjson", "dpy-zlib-json", "stdlib-zlib-json",
-    "floor-inflate-orjson", "floor-inflate", "floor-raw-inflate", "floor-orjson-zlib",
-    "hikari-zstd", "hikari-zstd-json", "dpy-zstd-orjson", "dpy-zstd-json", "stdlib-zstd-json",
-    "floor-zstd-orjson", "floor-zstd", "floor-orjson-zstd",
-]
+BASELINE_IDS = list(_specs())
 HIKARI = {"zlib": "hikari-zlib", "zstd": "hikari-zstd"}
-FLOOR = {"zlib": "floor-inflate-orjson", "zstd": "floor-zstd-orjson"}
-
-
-def for_kind(kind: str, *, detail: bool = False) -> list[str]:
-    """Baseline ids for one compression kind; ``detail`` adds the extra variants."""
-    return [bid for bid in BASELINE_IDS if _KIND[bid] == kind and (detail or bid not in _DETAIL)]
-
-
-_KIND = {bid: ("zstd" if "zstd" in bid else "zlib") for bid in BASELINE_IDS}
-_DETAIL = {"hikari-zlib-json", "hikari-zstd-json", "floor-raw-inflate"}
 
 hikari_run = _hikari_run  # public name for test_compat.py

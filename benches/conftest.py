@@ -1,9 +1,14 @@
 """Fixtures of the benchmark suite.
 
-``codec`` is the same fixture the tests use (tests/conftest.py): one
-session-scoped parameter per implementation, the compiled one importing
-``mijcodec._codec`` directly so a missing build fails loudly;
-``--no-c-extensions`` opts out of it explicitly.
+``implementation(config, "compiled" | "fallback")`` gives the decode
+benchmarks the module under test with the tests' rules (tests/conftest.py's
+``codec`` fixture and ``--no-c-extensions`` option, shared from there): the
+compiled one imports ``mijcodec._codec`` directly so a missing build fails
+loudly; ``--no-c-extensions`` skips it explicitly. The decode benchmarks take
+the implementation as a plain parameter rather than through the
+session-scoped ``codec`` fixture because pytest regroups the items by a
+session-scoped fixture's parameter: all compiled cases first, then all
+fallback ones, minutes away from the references of their groups.
 
 Run modes:
 
@@ -18,6 +23,7 @@ Run modes:
 
 from __future__ import annotations
 
+import gc
 import os
 import sys
 import time
@@ -33,7 +39,18 @@ import traffic  # noqa: E402
 
 # THE implementation fixture and the --no-c-extensions option, shared with the
 # tests (run from the repository root, which pytest puts on sys.path).
-from tests.conftest import codec, pytest_addoption  # noqa: E402,F401
+from tests.conftest import _c_wanted, codec, pytest_addoption  # noqa: E402,F401
+
+_IMPLEMENTATIONS = {"compiled": "mijcodec._codec", "fallback": "mijcodec._codec_py"}
+
+
+def implementation(config: pytest.Config, which: str) -> types.ModuleType:
+    """``mijcodec._codec`` ("compiled") or ``mijcodec._codec_py`` ("fallback")."""
+    import importlib
+
+    if which == "compiled" and not _c_wanted(config):
+        pytest.skip("--no-c-extensions given")
+    return importlib.import_module(_IMPLEMENTATIONS[which])  # a missing build fails here
 
 _GENERATION: dict[str, float] = {}
 _LOAD: dict[str, str] = {}
@@ -81,6 +98,20 @@ def corpora() -> types.ModuleType:
         for kind in ("zlib", "zstd", "zstd-frames"):
             traffic.messages(mix, kind)
     _GENERATION["seconds"] = time.perf_counter() - t0
+    # The harness's own objects (the corpora, discord.py, hikari, aiohttp,
+    # pytest) go to the collector's permanent generation: the gc.collect()
+    # before every round then takes about a millisecond instead of ~100 ms
+    # (which made the suite's wall time mostly collections), and a full
+    # collection that the decoding itself triggers while timed traverses what
+    # the decoding made, not 80,000 objects of the test harness, whatever
+    # case happens to trigger it.
+    for name in ("discord.utils", "discord.gateway", "hikari.impl.shard", "aiohttp"):
+        try:
+            __import__(name)
+        except ImportError:
+            pass
+    gc.collect()
+    gc.freeze()
     return traffic
 
 

@@ -114,7 +114,7 @@ def main(argv: list[str]) -> int:
 
         b = B.baseline(impl)
         assert b.kind == kind, (impl, kind)
-        data = B.ws_messages(messages) if b.input == "ws" else messages
+        data = messages
         run = b.run
 
         def new() -> Any:

@@ -31,7 +31,7 @@ PROBE = os.path.join(HERE, "memprobe.py")
 
 MEM_SCENARIOS = {"realistic": "realistic", "huge": "huge-tail"}
 MEM_BASELINES = {
-    "zlib": ["hikari-zlib", "dpy-zlib-orjson", "stdlib-zlib-json", "floor-inflate-orjson"],
+    "zlib": ["hikari-zlib", "dpy-zlib-orjson", "floor-zlib-orjson"],
     "zstd": ["hikari-zstd", "dpy-zstd-orjson", "floor-zstd-orjson"],
 }
 OURS = {"mijcodec._codec": "mijcodec (compiled)", "mijcodec._codec_py": "mijcodec (fallback)"}

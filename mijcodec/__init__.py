@@ -75,6 +75,10 @@ ZLIB_SUFFIX = _impl.ZLIB_SUFFIX
 DEFAULT_MAX_PAYLOAD_SIZE = _impl.DEFAULT_MAX_PAYLOAD_SIZE
 MAX_SEND_SIZE = _impl.MAX_SEND_SIZE
 ZLIB_VERSION = _impl.ZLIB_VERSION
+#: "zlib-ng" or "zlib": the library zlib-stream inflates with by default.
+ZLIB_INFLATER = _impl.ZLIB_INFLATER
+#: The inflaters the selected implementation can use: name -> version.
+INFLATERS = _impl.INFLATERS
 ZSTD_VERSION = _impl.ZSTD_VERSION
 
 __all__ = [
@@ -92,6 +96,8 @@ __all__ = [
     "DEFAULT_MAX_PAYLOAD_SIZE",
     "MAX_SEND_SIZE",
     "ZLIB_VERSION",
+    "ZLIB_INFLATER",
+    "INFLATERS",
     "ZSTD_VERSION",
     "__version__",
 ]

@@ -12,7 +12,11 @@ def main() -> int:
     print(f"implementation: {mijcodec.IMPLEMENTATION} ({mijcodec._impl.__name__})")
     if mijcodec.BUILD_FAILURE:
         print(f"compiled codec failed to build: {mijcodec.BUILD_FAILURE}")
-    print(f"zlib: {mijcodec.ZLIB_VERSION}")
+    name = "system zlib" if mijcodec.ZLIB_INFLATER == "zlib" else mijcodec.ZLIB_INFLATER
+    others = "".join(
+        f"; also available: {'system zlib' if k == 'zlib' else k} {v}" for k, v in mijcodec.INFLATERS.items() if k != mijcodec.ZLIB_INFLATER
+    )
+    print(f"zlib: {mijcodec.ZLIB_VERSION} ({name}{others})")
     print(f"zstd: {mijcodec.ZSTD_VERSION or 'unavailable'}")
     print(f"orjson: {orjson.__version__}")
     print(f"python: {sys.version.split()[0]} ({sys.implementation.name})")

@@ -29,11 +29,17 @@ __all__ = [
     "DEFAULT_MAX_PAYLOAD_SIZE",
     "MAX_SEND_SIZE",
     "ZLIB_VERSION",
+    "ZLIB_INFLATER",
+    "INFLATERS",
     "ZSTD_VERSION",
 ]
 
 #: Version of the zlib library doing the inflating.
 ZLIB_VERSION: Final[str]
+#: "zlib-ng" or "zlib": the library zlib-stream inflates with by default.
+ZLIB_INFLATER: Final[str]
+#: The inflaters this implementation can use: name -> version.
+INFLATERS: Final[dict[str, str]]
 #: Version of the zstd library doing zstd-stream, or None when unavailable.
 ZSTD_VERSION: Final[Optional[str]]
 
@@ -62,7 +68,11 @@ class Packet:
 class Decoder:
     """Decodes the messages of one gateway connection."""
 
-    def __init__(self, compress: Optional[str] = "zlib-stream", *, max_payload_size: int = ...) -> None: ...
+    def __init__(
+        self, compress: Optional[str] = "zlib-stream", *, max_payload_size: int = ..., inflater: Optional[str] = None
+    ) -> None: ...
+    @property
+    def inflater(self) -> Optional[str]: ...
     def __reduce_ex__(self, protocol: Any, /) -> NoReturn: ...
     def reset(self) -> None: ...
     @property

@@ -39,6 +39,7 @@ from libc.string cimport memcmp
 from ._clibs cimport (
     Z_BUF_ERROR, Z_OK, Z_STREAM_END, Z_SYNC_FLUSH, inflate, inflateEnd, inflateInit2,
     inflateReset, uInt, z_stream, zlibVersion,
+    MIJ_ZLIBNG, zlibng_version, zng_inflate, zng_inflateEnd, zng_inflateInit2, zng_inflateReset, zng_stream,
 )
 
 import orjson
@@ -52,6 +53,8 @@ from ._common import (
     OUT_OF_MEMORY,
     ZLIB_SUFFIX,
     Opcode,
+    check_inflater,
+    install_inflater,
     add_handler,
     encode,
     parse_envelope,
@@ -116,11 +119,23 @@ __all__ = [
     "DEFAULT_MAX_PAYLOAD_SIZE",
     "MAX_SEND_SIZE",
     "ZLIB_VERSION",
+    "ZLIB_INFLATER",
+    "INFLATERS",
     "ZSTD_VERSION",
 ]
 
-#: Version of the zlib library doing the inflating.
-ZLIB_VERSION = zlibVersion().decode("ascii")
+#: The zlib libraries this build inflates with: name -> version. "zlib" is
+#: the system zlib; "zlib-ng" is zlib-ng's native API, when setup.py found
+#: zlib-ng at build time.
+INFLATERS = {"zlib": zlibVersion().decode("ascii")}
+if MIJ_ZLIBNG:
+    INFLATERS["zlib-ng"] = zlibng_version().decode("ascii")
+#: The inflater a Decoder uses unless told otherwise: zlib-ng when this build
+#: links it and the fallback of this install can use it too (the zlib-ng
+#: package), so both implementations inflate with the same library; else zlib.
+ZLIB_INFLATER = install_inflater(bool(MIJ_ZLIBNG))
+#: Version of the zlib library doing the inflating (of ZLIB_INFLATER).
+ZLIB_VERSION = INFLATERS[ZLIB_INFLATER]
 cdef object _ZstdError = _zstd.ZstdError if _zstd is not None else None
 
 #: Version of the zstd library doing zstd-stream, or None when unavailable.
@@ -362,6 +377,49 @@ cdef Packet _make_packet(bytes raw, list names):
     return pkt
 
 
+ctypedef fused zstream_t:
+    z_stream
+    zng_stream
+
+
+cdef int _inflate_into(Decoder self, zstream_t* zs, const unsigned char* src, size_t n, int* zret) noexcept nogil:
+    """The inflate loop of ``Decoder._inflate``, for zlib's or zlib-ng's stream."""
+    cdef size_t room, chunk
+    cdef int ret, grown
+    while True:
+        if self._len == self._cap:
+            grown = self._grow()
+            if grown != R_OK:
+                return grown
+        if zs.avail_in == 0 and n:
+            chunk = n if n < 0x40000000 else 0x40000000
+            zs.next_in = <unsigned char*>src
+            zs.avail_in = <uInt>chunk
+            src += chunk
+            n -= chunk
+        room = self._cap - self._len
+        if room > 0x40000000:
+            room = 0x40000000
+        zs.next_out = <unsigned char*>self._buf + self._len
+        zs.avail_out = <uInt>room
+        if zstream_t is zng_stream:
+            ret = zng_inflate(zs, Z_SYNC_FLUSH)
+        else:
+            ret = inflate(zs, Z_SYNC_FLUSH)
+        self._len += room - zs.avail_out
+        if ret == Z_STREAM_END:
+            return R_STREAM_END
+        if ret != Z_OK and ret != Z_BUF_ERROR:
+            zret[0] = ret
+            return R_ERROR
+        if self._len > <size_t>self._max:
+            return R_TOO_LARGE
+        if zs.avail_in == 0 and n == 0 and zs.avail_out > 0:
+            return R_OK
+        if ret == Z_BUF_ERROR and zs.avail_out > 0 and n == 0:
+            return R_OK
+
+
 @cython.final
 @cython.auto_pickle(False)
 cdef class Decoder:
@@ -393,13 +451,18 @@ cdef class Decoder:
     cdef size_t _len
     # zlib-stream
     cdef z_stream _zs
+    cdef zng_stream _zng
     cdef bint _zs_ready
+    cdef bint _ng  # zlib-stream through zlib-ng (_zng), else zlib (_zs)
+    cdef object _inflater
     cdef unsigned char _header[2]
     cdef int _header_len
     cdef unsigned char _tail[4]
     cdef int _tail_len
     # zstd-stream
     cdef object _zd
+    cdef object _zd_decompress  # its bound decompress
+    cdef bint _zd_ended  # the last message scanned ended a frame (or held a skippable one)
     cdef bint _zd_in_frame
     cdef bint _zd_checksum
 
@@ -410,6 +473,8 @@ cdef class Decoder:
         self._cap = 0
         self._len = 0
         self._zs_ready = False
+        self._ng = False
+        self._inflater = None
         self._busy = 0
         self._initialised = False
         self._mode = MODE_NONE
@@ -421,7 +486,7 @@ cdef class Decoder:
         self._names = []
         self._poison = _NOT_INITIALISED
 
-    def __init__(self, compress="zlib-stream", *, max_payload_size=DEFAULT_MAX_PAYLOAD_SIZE):
+    def __init__(self, compress="zlib-stream", *, max_payload_size=DEFAULT_MAX_PAYLOAD_SIZE, inflater=None):
         cdef int mode
         # Once only: a second __init__ would free the buffer and reset the
         # inflate state under a feed() running in another thread (the GIL is
@@ -442,6 +507,9 @@ cdef class Decoder:
         if mode == MODE_ZSTD and _zstd is None:
             raise ValueError("zstd-stream needs backports.zstd (Python < 3.14) or compression.zstd")
         limit = payload_limit(max_payload_size)
+        inflater = check_inflater(inflater, INFLATERS, ZLIB_INFLATER)
+        self._inflater = inflater
+        self._ng = inflater == "zlib-ng"
         self._mode = mode
         self._compress = compress
         self._max = limit
@@ -455,7 +523,10 @@ cdef class Decoder:
 
     def __dealloc__(self):
         if self._zs_ready:
-            inflateEnd(&self._zs)
+            if self._ng:
+                zng_inflateEnd(&self._zng)
+            else:
+                inflateEnd(&self._zs)
         free(self._buf)
 
     # -- state ----------------------------------------------------------------
@@ -469,7 +540,20 @@ cdef class Decoder:
         self._zd_checksum = False
         if self._cap > INITIAL_BUFFER:
             self._release_buffer()
-        if self._mode == MODE_ZLIB:
+        if self._mode == MODE_ZLIB and self._ng:
+            if self._zs_ready:
+                if zng_inflateReset(&self._zng) != Z_OK:
+                    raise MemoryError("inflateReset failed")
+            else:
+                self._zng.zalloc = NULL
+                self._zng.zfree = NULL
+                self._zng.opaque = NULL
+                self._zng.next_in = NULL
+                self._zng.avail_in = 0
+                if zng_inflateInit2(&self._zng, -15) != Z_OK:  # raw inflate: no adler32
+                    raise MemoryError("inflateInit2 failed")
+                self._zs_ready = True
+        elif self._mode == MODE_ZLIB:
             if self._zs_ready:
                 if inflateReset(&self._zs) != Z_OK:
                     raise MemoryError("inflateReset failed")
@@ -484,6 +568,7 @@ cdef class Decoder:
                 self._zs_ready = True
         elif self._mode == MODE_ZSTD:
             self._zd = _zstd.ZstdDecompressor()
+            self._zd_decompress = self._zd.decompress
 
     cdef void _release_buffer(self) noexcept:
         free(self._buf)
@@ -503,6 +588,11 @@ cdef class Decoder:
             self._new_context()
         finally:
             mij_leave(&self._busy)
+
+    @property
+    def inflater(self):
+        """The zlib library a zlib-stream decoder inflates with ("zlib" or "zlib-ng")."""
+        return self._inflater
 
     @property
     def compress(self):
@@ -660,37 +750,9 @@ cdef class Decoder:
 
     cdef int _inflate(self, const unsigned char* src, size_t n, int* zret) noexcept nogil:
         """Inflate ``n`` bytes into the buffer (after what it holds)."""
-        cdef size_t room, chunk
-        cdef int ret, grown
-        while True:
-            if self._len == self._cap:
-                grown = self._grow()
-                if grown != R_OK:
-                    return grown
-            if self._zs.avail_in == 0 and n:
-                chunk = n if n < 0x40000000 else 0x40000000
-                self._zs.next_in = <unsigned char*>src
-                self._zs.avail_in = <uInt>chunk
-                src += chunk
-                n -= chunk
-            room = self._cap - self._len
-            if room > 0x40000000:
-                room = 0x40000000
-            self._zs.next_out = <unsigned char*>self._buf + self._len
-            self._zs.avail_out = <uInt>room
-            ret = inflate(&self._zs, Z_SYNC_FLUSH)
-            self._len += room - self._zs.avail_out
-            if ret == Z_STREAM_END:
-                return R_STREAM_END
-            if ret != Z_OK and ret != Z_BUF_ERROR:
-                zret[0] = ret
-                return R_ERROR
-            if self._len > <size_t>self._max:
-                return R_TOO_LARGE
-            if self._zs.avail_in == 0 and n == 0 and self._zs.avail_out > 0:
-                return R_OK
-            if ret == Z_BUF_ERROR and self._zs.avail_out > 0 and n == 0:
-                return R_OK
+        if self._ng:
+            return _inflate_into(self, &self._zng, src, n, zret)
+        return _inflate_into(self, &self._zs, src, n, zret)
 
     cdef object _feed_zlib(self, const unsigned char* p, Py_ssize_t n):
         cdef PyObject* obj
@@ -716,12 +778,14 @@ cdef class Decoder:
         before = self._len
         if off < n:
             self._zs.avail_in = 0
+            self._zng.avail_in = 0
             if n - off >= NOGIL_THRESHOLD:
                 with nogil:
                     r = self._inflate(p + off, <size_t>(n - off), &zret)
             else:
                 r = self._inflate(p + off, <size_t>(n - off), &zret)
             self._zs.avail_in = 0
+            self._zng.avail_in = 0
             if r != R_OK:
                 # the stream is lost whatever went wrong: zlib consumed input
                 self._len = 0
@@ -731,7 +795,8 @@ cdef class Decoder:
                     self._poison = DecompressError(OUT_OF_MEMORY)
                     raise MemoryError("out of memory growing the zlib-stream buffer")
                 if r == R_ERROR:
-                    msg = self._zs.msg.decode("utf-8", "replace") if self._zs.msg != NULL else "invalid input data"
+                    zmsg = self._zng.msg if self._ng else self._zs.msg
+                    msg = zmsg.decode("utf-8", "replace") if zmsg != NULL else "invalid input data"
                     raise self._fail(DecompressError(
                         f"corrupt zlib-stream: Error {zret} while decompressing data: {msg}"))
                 if r == R_STREAM_END:
@@ -779,7 +844,7 @@ cdef class Decoder:
         cdef object zd = self._zd
         cdef object raw
         try:
-            raw = zd.decompress(data, self._max_plus_one)
+            raw = self._zd_decompress(data, self._max_plus_one)
         except _ZstdError as exc:
             raise self._fail(DecompressError(f"corrupt zstd-stream: {exc}")) from None
         except MemoryError:
@@ -787,9 +852,12 @@ cdef class Decoder:
             raise
         if len(raw) > self._max:
             raise self._fail(PayloadTooLarge(f"payload exceeds max_payload_size={self._max} bytes"))
-        if zd.eof:
+        # zd.eof can only be true once a frame ended, which the scan saw: on
+        # Discord's one open frame this attribute read is skipped every time
+        if self._zd_ended and zd.eof:
             try:
                 more, self._zd = zstd_after_frame_end(_zstd, zd.unused_data, self._max - len(raw), self._max)
+                self._zd_decompress = self._zd.decompress
                 if more is not None:
                     raw = raw + more if raw else more
             except CodecError as exc:
@@ -817,6 +885,7 @@ cdef class Decoder:
         cdef bint checksum = self._zd_checksum
         cdef unsigned int magic, fhd, header, kind
         cdef int single
+        self._zd_ended = False
         while pos < n:
             left = n - pos
             if not in_frame:
@@ -848,6 +917,7 @@ cdef class Decoder:
                     if left - 8 < size:
                         raise self._fail(DecompressError("truncated zstd-stream message: incomplete skippable frame"))
                     pos += 8 + size
+                    self._zd_ended = True
                 else:
                     raise self._fail(DecompressError("corrupt zstd-stream: not a zstd frame (bad magic number)"))
             else:
@@ -867,6 +937,7 @@ cdef class Decoder:
                             raise self._fail(DecompressError("truncated zstd-stream message: incomplete frame checksum"))
                         pos += 4
                     in_frame = False
+                    self._zd_ended = True
         self._zd_in_frame = in_frame
         self._zd_checksum = checksum
 

@@ -2,7 +2,8 @@
 
 It behaves exactly like the compiled ``mijcodec._codec`` (same results, same
 exceptions; the test suite runs every case on both and compares them with
-Hypothesis), using only the standard library's ``zlib``, ``backports.zstd`` /
+Hypothesis), using only the standard library's ``zlib`` (or the zlib-ng
+package's ``zlib_ng.zlib_ng``, see ``ZLIB_INFLATER``), ``backports.zstd`` /
 ``compression.zstd`` and orjson. It is what runs where the extension is not
 built, and it is the readable reference for what the compiled code does.
 """
@@ -24,6 +25,9 @@ from ._common import (
     OUT_OF_MEMORY,
     ZLIB_SUFFIX,
     Opcode,
+    check_inflater,
+    install_inflater,
+    zlib_ng_module,
     add_handler,
     encode,
     parse_envelope,
@@ -59,11 +63,25 @@ __all__ = [
     "DEFAULT_MAX_PAYLOAD_SIZE",
     "MAX_SEND_SIZE",
     "ZLIB_VERSION",
+    "ZLIB_INFLATER",
+    "INFLATERS",
     "ZSTD_VERSION",
 ]
 
-#: Version of the zlib library doing the inflating.
-ZLIB_VERSION: str = zlib.ZLIB_RUNTIME_VERSION
+_zlib_ng = zlib_ng_module()
+#: The zlib libraries this implementation inflates with: name -> version
+#: ("zlib": CPython's zlib module, i.e. the system zlib; "zlib-ng": the
+#: zlib-ng package, when installed).
+INFLATERS: dict[str, str] = {"zlib": zlib.ZLIB_RUNTIME_VERSION}
+_ZLIB_MODULES: dict[str, Any] = {"zlib": zlib}
+if _zlib_ng is not None:
+    INFLATERS["zlib-ng"] = _zlib_ng.ZLIBNG_RUNTIME_VERSION
+    _ZLIB_MODULES["zlib-ng"] = _zlib_ng
+#: The inflater a Decoder uses unless told otherwise, the same as the
+#: compiled codec's of this install (see _common.install_inflater).
+ZLIB_INFLATER: str = install_inflater(from_fallback=True)
+#: Version of the zlib library doing the inflating (of ZLIB_INFLATER).
+ZLIB_VERSION: str = INFLATERS[ZLIB_INFLATER]
 #: Version of the zstd library doing zstd-stream, or None when unavailable.
 ZSTD_VERSION: Optional[str] = _zstd.zstd_version if _zstd is not None else None
 
@@ -247,13 +265,17 @@ class Decoder:
     _busy = False
     _poison: Any = _NOT_INITIALISED
     _compress: Optional[str] = None
+    _inflater: Optional[str] = None
+    _zmod: Any = zlib
     _max = DEFAULT_MAX_PAYLOAD_SIZE
     _seq: Optional[int] = None
     _payloads = 0
     _bytes_in = 0
     _bytes_out = 0
 
-    def __init__(self, compress: Optional[str] = "zlib-stream", *, max_payload_size: int = DEFAULT_MAX_PAYLOAD_SIZE) -> None:
+    def __init__(
+        self, compress: Optional[str] = "zlib-stream", *, max_payload_size: int = DEFAULT_MAX_PAYLOAD_SIZE, inflater: Optional[str] = None
+    ) -> None:
         # Once only, every argument checked before any state changes (see _codec.pyx).
         if self._initialised:
             raise TypeError(INITIALISED_TWICE)
@@ -266,6 +288,9 @@ class Decoder:
         if compress == "zstd-stream" and _zstd is None:
             raise ValueError("zstd-stream needs backports.zstd (Python < 3.14) or compression.zstd")
         limit = payload_limit(max_payload_size)
+        inflater = check_inflater(inflater, INFLATERS, ZLIB_INFLATER)
+        self._inflater = inflater
+        self._zmod = _ZLIB_MODULES[inflater]
         self._compress = compress
         self._max = limit
         self._seq: Optional[int] = None
@@ -294,7 +319,7 @@ class Decoder:
         self._zs_in_frame = False
         self._zs_checksum = False
         if self._compress == "zlib-stream":
-            self._z = zlib.decompressobj(-15)  # raw inflate: no adler32 work
+            self._z = self._zmod.decompressobj(-15)  # raw inflate: no adler32 work
         elif self._compress == "zstd-stream":
             self._zs = _zstd.ZstdDecompressor()
 
@@ -308,6 +333,11 @@ class Decoder:
         if not self._initialised:
             raise RuntimeError(NOT_INITIALISED)
         self._new_context()
+
+    @property
+    def inflater(self) -> Optional[str]:
+        """The zlib library a zlib-stream decoder inflates with ("zlib" or "zlib-ng")."""
+        return self._inflater
 
     @property
     def compress(self) -> Optional[str]:
@@ -483,7 +513,7 @@ class Decoder:
             z = self._z
             try:
                 out = z.decompress(body, limit + 1)
-            except zlib.error as exc:
+            except self._zmod.error as exc:
                 raise self._fail(DecompressError(f"corrupt zlib-stream: {exc}")) from None
             if z.eof:
                 raise self._fail(DecompressError("zlib-stream ended its deflate stream; a gateway stream never ends"))

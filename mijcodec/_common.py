@@ -46,6 +46,63 @@ MAX_SEND_SIZE = 4096
 MAX_PAYLOAD_LIMIT = sys.maxsize >> 1
 
 
+# -- the inflater -------------------------------------------------------------
+
+#: The inflaters a Decoder can be asked for: the system zlib and zlib-ng.
+INFLATER_NAMES = ("zlib", "zlib-ng")
+
+
+def zlib_ng_module() -> Any:
+    """The zlib-ng package's ``zlib_ng.zlib_ng`` (what the fallback inflates
+    zlib-ng with), or None when it is not installed."""
+    try:
+        from zlib_ng import zlib_ng
+    except ImportError:
+        return None
+    return zlib_ng
+
+
+def _compiled_links_zlib_ng() -> Optional[bool]:
+    """Whether this install's compiled codec links zlib-ng (None: no compiled codec)."""
+    import importlib
+
+    try:  # by name: a static import here would be a cycle for type checkers
+        _codec = importlib.import_module(__name__.rsplit(".", 1)[0] + "._codec")
+    except Exception:  # no build, or a broken one: the fallback decides alone
+        return None
+    return "zlib-ng" in _codec.INFLATERS
+
+
+def install_inflater(compiled_links_zlib_ng: Optional[bool] = None, *, from_fallback: bool = False) -> str:
+    """The inflater both implementations of this install use by default.
+
+    "zlib-ng" when the fallback can inflate with it (the zlib-ng package is
+    installed) and the compiled codec, if there is one, links it; otherwise
+    "zlib" (the system zlib, which CPython's zlib module and the compiled
+    codec share). One rule for both, so that the two implementations of one
+    install inflate with the same library and so agree on corrupt input. The
+    compiled codec passes what it links; the fallback asks for it
+    (``from_fallback``), importing the compiled codec if it is there.
+    """
+    if zlib_ng_module() is None:
+        return "zlib"
+    if from_fallback:
+        compiled_links_zlib_ng = _compiled_links_zlib_ng()
+    return "zlib" if compiled_links_zlib_ng is False else "zlib-ng"
+
+
+def check_inflater(inflater: Any, available: Any, default: str) -> str:
+    """Decoder's ``inflater`` argument: None (this install's default) or the
+    name of one of ``available``. ValueError otherwise."""
+    if inflater is None:
+        return default
+    if inflater not in INFLATER_NAMES:
+        raise ValueError(f"inflater must be None, 'zlib' or 'zlib-ng', not {inflater!r}")
+    if inflater not in available:
+        raise ValueError(f"inflater {inflater!r} is not available to this implementation (it has {', '.join(available)})")
+    return inflater
+
+
 def payload_limit(max_payload_size: Any) -> int:
     """Decoder's one rule for max_payload_size: an int (not a bool) >= 1,
     clamped to MAX_PAYLOAD_LIMIT. ValueError otherwise."""
