@@ -113,6 +113,9 @@ class Ending:
     code: int | None = None
     reason: str = ""
     delay: float | None = None
+    #: ended by this client's own backpressure (a full event sink): not a failure of the server
+    #: or of the URL, so neither a backoff step nor a resume-URL fallback
+    backpressure: bool = False
 
     @classmethod
     def server_closed(cls, code: int | None, reason: str = "") -> "Ending":

@@ -596,7 +596,8 @@ class Shard:
                 "code": ending.close_code, "reason": ending.reason,
                 "by": "server" if ending.send_code is None else "client", "why": ending.why}))
         self.metrics.close_codes.append(ending.close_code)
-        if conn.on_resume_url and conn.established_at is None and ending.next is not Next.STOP:
+        if (conn.on_resume_url and conn.established_at is None and ending.next is not Next.STOP
+                and not ending.backpressure):
             # any resume-URL connection that ends before RESUMED: that URL failed
             self.session.resume_url_failed = True
             self.metrics.resume_url_fallbacks += 1
@@ -820,7 +821,9 @@ class Shard:
             self._sink_blocked = True
             log.warning("shard %d: event sink is full at s=%s; closing to resume once it drains",
                         self.shard_id, s)
-            return Ending(Next.RESUME, "event sink is full")
+            # our own backpressure, not a failure of the server: no backoff step (the wait for
+            # the sink to drain paces it; min_connect_interval still applies)
+            return Ending(Next.RESUME, "event sink is full", delay=0.0, backpressure=True)
         self.metrics.dispatches += 1
         self.delivery.put(GatewayEvent(self.shard_id, pkt))
         self.session.acknowledge(s)

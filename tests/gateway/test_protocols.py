@@ -8,7 +8,7 @@ import json
 import orjson
 from tests.gateway._helpers import Recorder, caught_up, fast_shard, session_log
 
-from gateway import (DispatchRecord, EventSink, FileSessionStore, IdentifyQueue,
+from gateway import (Backoff, DispatchRecord, EventSink, FileSessionStore, IdentifyQueue,
                      MemoryIdentifyQueue, MemorySessionStore, SessionState, SessionStore,
                      ShardManager)
 from gateway.testing import GatewaySimulator
@@ -88,6 +88,35 @@ async def test_sink_gets_every_dispatch_before_ack_and_backpressure_resumes(sim)
         assert [orjson.loads(r.raw_d) for r in sink.records] == [e.d for e in events]
         assert all(r.shard_id == 0 and r.session_id == shard.session_id for r in sink.records)
         assert shard.metrics.sink_full >= 1
+    finally:
+        await shard.close()
+
+
+async def test_sink_backpressure_is_not_a_failure_for_the_backoff(sim):
+    # A sink that fills again on each RESUME's replay, before the connection is stable: the
+    # reconnects wait for the sink, not for a growing backoff (base 5 s would show at once).
+    sink = ListSink(room=3)
+    shard = fast_shard(sim, sink=sink, backoff=Backoff(base=5.0, cap=60.0))
+    delays: list[float] = []
+    shard.on("reconnecting", lambda ev: delays.append(ev.delay))
+    shard.start()
+    try:
+        await sim.wait_for(lambda: sink.refused >= 1, 5, "sink refused")  # READY + guilds
+        for i in range(30):  # logged in the session meanwhile: replayed on each RESUME
+            sim.dispatch("MESSAGE_CREATE", {"i": i})
+        for _ in range(3):
+            await sim.wait_for(lambda: sink.refused >= 1, 5, "sink refused")
+            sink.refused = 0
+            sink.room = 3
+            sink._writable.set()
+        sink.drain()
+        await caught_up(sim, shard)
+        assert len(delays) >= 3
+        assert all(d == 0 for d in delays), delays
+        assert shard.backoff.failures == 0
+        assert shard.metrics.resume_url_fallbacks == 0  # the resume URL did not fail: we closed
+        assert len(sim.resumes) == len(delays)
+        assert [r.seq for r in sink.records] == [s for s, _ in session_log(sim)]
     finally:
         await shard.close()
 
