@@ -19,6 +19,12 @@ from gateway.testing import GatewaySimulator
 SECRET = "sekrit-TOKEN-4711"
 
 
+#: heartbeat interval of the simulator where heartbeats are not what a test checks: a 0.1 s one
+#: turns any 100 ms scheduling hiccup of a loaded machine into a zombie reconnect the test did
+#: not script
+CALM = 0.5
+
+
 def _args(sim: GatewaySimulator, *more: str) -> list[str]:
     return ["run", "--token", sim.token, "--api-url", sim.api_url, "--compress", "zlib-stream",
             *more]
@@ -41,6 +47,23 @@ async def _read_lines(proc: asyncio.subprocess.Process, n: int, timeout: float =
     return lines
 
 
+def _heartbeats_went_on(sim: GatewaySimulator, t0: float, t1: float) -> int:
+    """Between t0 and t1 every connection that was open long enough heartbeated without a gap
+    (interval 0.1 s; gap < 0.6 s) and none was closed as a zombie: the loop was never blocked."""
+    checked = 0
+    for conn in sim.connections:
+        start, end = max(t0, conn.opened_at), min(t1, conn.closed_at or t1)
+        if end - start < 0.5:
+            continue
+        checked += 1
+        beats = [p.time for p in conn.heartbeats if start <= p.time <= end]
+        points = [start, *beats, end]
+        gaps = [b - a for a, b in zip(points, points[1:])]
+        assert max(gaps) < 0.6, (conn.id, gaps)
+    assert all(c.client_close_code != ZOMBIE_CLOSE_CODE for c in sim.connections)
+    return checked
+
+
 def _saved(path) -> dict:
     return json.loads(path.read_text())["sessions"][0]
 
@@ -53,7 +76,7 @@ async def _resume_run(sim: GatewaySimulator, state, n: int = 5) -> list[dict]:
 
 async def test_head_closes_stdout_exit_141_clean_and_state_resumes(tmp_path):
     state = tmp_path / "state.json"
-    async with GatewaySimulator(heartbeat_interval=0.1, token=SECRET) as sim:
+    async with GatewaySimulator(heartbeat_interval=CALM, token=SECRET) as sim:
         sim.start_traffic(300, seed=5)
         cmd = " ".join([sys.executable, "-m", "gateway", *_args(sim, "--state-file", str(state))])
         proc = await asyncio.create_subprocess_shell(
@@ -69,17 +92,17 @@ async def test_head_closes_stdout_exit_141_clean_and_state_resumes(tmp_path):
         assert "Unclosed" not in err_s
         saved = _saved(state)
         assert saved["session_id"] == sim.session_for_shard(0).id and saved["seq"] >= 2
-        conn = sim.connections[0]
-        assert conn.client_close_code == 4901  # resumable
+        assert sim.connections[-1].client_close_code == 4901  # resumable
+        resumes = len(sim.resumes)
         lines = await _resume_run(sim, state)
-        assert len(sim.identifies) == 1 and len(sim.resumes) == 1
+        assert len(sim.identifies) == 1 and len(sim.resumes) == resumes + 1
         assert [x["s"] for x in lines] == list(range(saved["seq"] + 1, saved["seq"] + 6))
 
 
 @pytest.mark.parametrize("sig,status", [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
 async def test_signals_close_save_and_resume_without_gap(tmp_path, sig, status):
     state = tmp_path / "state.json"
-    async with GatewaySimulator(heartbeat_interval=0.1) as sim:
+    async with GatewaySimulator(heartbeat_interval=CALM) as sim:
         sim.start_traffic(200, seed=7)
         proc = await _spawn(*_args(sim, "--state-file", str(state)))
         lines = await _read_lines(proc, 20)
@@ -93,15 +116,16 @@ async def test_signals_close_save_and_resume_without_gap(tmp_path, sig, status):
         assert [x["s"] for x in lines] == list(range(1, len(lines) + 1))
         saved = _saved(state)
         assert saved["seq"] == lines[-1]["s"]  # exactly what was printed
-        assert sim.connections[0].client_close_code == 4901
+        assert sim.connections[-1].client_close_code == 4901
+        resumes = len(sim.resumes)
         more = await _resume_run(sim, state)
-        assert len(sim.resumes) == 1
+        assert len(sim.resumes) == resumes + 1
         assert [x["s"] for x in more] == list(range(lines[-1]["s"] + 1, lines[-1]["s"] + 6))
 
 
 async def test_max_events_saves_what_was_printed(tmp_path):
     state = tmp_path / "state.json"
-    async with GatewaySimulator(heartbeat_interval=0.1) as sim:
+    async with GatewaySimulator(heartbeat_interval=CALM) as sim:
         sim.start_traffic(500, seed=9)
         rc, out, err = await _gateway(*_args(sim, "--state-file", str(state), "--max-events", "30"))
         assert rc == 0, err
@@ -125,15 +149,7 @@ async def test_stalled_reader_never_blocks_heartbeats_and_loses_nothing():
         # output buffer is past its bound the shard may close resumably (4901) and wait for the
         # output to drain; what must never happen is a heartbeat gap on an open connection or a
         # zombie close.
-        for conn in sim.connections:
-            start, end = max(t0, conn.opened_at), min(t1, conn.closed_at or t1)
-            if end - start < 0.5:
-                continue
-            beats = [p.time for p in conn.heartbeats if start <= p.time <= end]
-            points = [start, *beats, end]
-            gaps = [b - a for a, b in zip(points, points[1:])]
-            assert max(gaps) < 0.6, (conn.id, gaps)
-            assert conn.client_close_code != ZOMBIE_CLOSE_CODE
+        _heartbeats_went_on(sim, t0, t1)
         out, err = await asyncio.wait_for(proc.communicate(), 30)
         assert proc.returncode == 0, err.decode()
         assert [json.loads(line)["s"] for line in out.splitlines()] == list(range(1, 1501))
@@ -181,7 +197,7 @@ async def test_session_start_wait_is_said_and_duration_counts_from_start():
 
 async def test_token_never_in_any_output_at_debug(tmp_path):
     state = tmp_path / "state.json"
-    async with GatewaySimulator(heartbeat_interval=0.1, token=SECRET) as sim:
+    async with GatewaySimulator(heartbeat_interval=CALM, token=SECRET) as sim:
         async def faults():
             await sim.wait_ready(1, timeout=10)
             await sim.send_reconnect()
@@ -232,10 +248,9 @@ async def test_stalled_stderr_never_blocks_the_loop():
                 await sim.send_reconnect()
                 await asyncio.sleep(0.3)
             await sim.wait_for(lambda: sim.live_connections() and sim.latest.ready, 10)
-            conn = sim.latest
-            n = len(conn.heartbeats)
-            await asyncio.sleep(0.6)
-            assert len(conn.heartbeats) >= n + 3  # the loop runs although stderr is stuck
+            t0 = time.monotonic()
+            await asyncio.sleep(0.8)
+            assert _heartbeats_went_on(sim, t0, time.monotonic()) >= 1  # although stderr is stuck
             for i in range(400):
                 sim.dispatch("MESSAGE_CREATE", {"i": i})
             out, _ = await asyncio.wait_for(proc.communicate(), 20)
