@@ -83,11 +83,17 @@ class ShardCluster:
             watchdog.cancel()
             await asyncio.gather(watchdog, return_exceptions=True)
 
-    async def _loop(self) -> None:
+    async def _pause(self, delay: float) -> None:
+        """Sleep ``delay`` or until :meth:`stop`.  asyncio.wait, not wait_for: on Python < 3.12
+        wait_for can swallow a cancellation that races its timeout."""
+        waiter = asyncio.ensure_future(self._stop.wait())
         try:
-            await asyncio.wait_for(self._stop.wait(), self.interval)
-        except asyncio.TimeoutError:
-            pass
+            await asyncio.wait({waiter}, timeout=delay)
+        finally:
+            waiter.cancel()
+
+    async def _loop(self) -> None:
+        await self._pause(self.interval)
         while not self._stop.is_set():
             t0 = time.monotonic()
             try:
@@ -95,11 +101,7 @@ class ShardCluster:
                     await self.tick()
             except Exception as exc:  # Redis down: the lease deadline check still ran
                 log.warning("cluster tick failed: %r", exc)
-            delay = max(0.0, self.interval - (time.monotonic() - t0))
-            try:
-                await asyncio.wait_for(self._stop.wait(), delay)
-            except asyncio.TimeoutError:
-                pass
+            await self._pause(max(0.0, self.interval - (time.monotonic() - t0)))
 
     async def stop(self, handover: bool = True, timeout: float = 5.0) -> None:
         """Stop ticking; with ``handover`` close every shard resumably, flush what the sink

@@ -330,10 +330,12 @@ class Shard:
         current = asyncio.current_task()
         # awaiting the run from one of our own handler tasks would deadlock: run() waits for them
         if task is not None and task is not current and current not in self.delivery.handler_tasks:
-            try:
-                await task
-            except (GatewayError, asyncio.CancelledError):
-                pass
+            # asyncio.wait, not ``await task``: a cancellation of *our caller* must propagate
+            # (catching CancelledError around ``await task`` swallowed it and left a cancelled
+            # lease watchdog looping forever); the run's own outcome is only retrieved here
+            await asyncio.wait({task})
+            if not task.cancelled():
+                task.exception()
         elif task is None and code in (1000, 1001):
             await self._session_gone()
 

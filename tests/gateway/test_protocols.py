@@ -237,3 +237,21 @@ async def test_lease_driven_manager_starts_empty_and_runs_until_closed():
             assert "closed" in str(exc)
         else:
             raise AssertionError("add_shard after close must fail")
+
+
+async def test_close_lets_the_callers_cancellation_through(sim):
+    # A lease watchdog cancelled while it waits in close() must end: close() used to catch the
+    # CancelledError of its own caller around ``await run_task`` and return normally.
+    shard = fast_shard(sim)
+    shard.start()
+    try:
+        await shard.wait_until_ready(3)
+        caller = asyncio.ensure_future(shard.close(4901))
+        await asyncio.sleep(0)  # close() now waits for the run task (its closing handshake)
+        assert not caller.done() and shard.running
+        caller.cancel()
+        await asyncio.gather(caller, return_exceptions=True)
+        assert caller.cancelled()
+    finally:
+        await shard.close(4901)
+    assert not shard.running
