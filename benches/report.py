@@ -190,6 +190,27 @@ def _is_compat(benches: list) -> bool:
     return any(b["extra_info"].get("compat") for b in benches)
 
 
+def _is_bridge(benches: list) -> bool:
+    """benches/test_bridge.py: one firehose connection through a whole client (bridge, hikari, run)."""
+    return all("client" in b["extra_info"] for b in benches)
+
+
+def _bridge_table(group: str, benches: list, stat: str) -> list[str]:
+    """Events per second per client, from the round statistic (not the mean)."""
+    n = benches[0]["extra_info"]["dispatches"]
+    ref = next((b for b in benches if b["extra_info"]["client"] == "hikari"), None)
+    lines = [f"### {group}", "",
+             f"| client | {stat} ms | min ms | max ms | events/s ({stat}) | vs hikari ({stat}) |",
+             "|---|---:|---:|---:|---:|---:|"]
+    for b in sorted(benches, key=lambda b: _v(b, stat)):
+        v = _v(b, stat)
+        rel = f"{_v(ref, stat) / v:.2f}x" if ref is not None else "-"
+        lines.append(f"| {b['extra_info']['client']} | {_ms(v)} | {_ms(b['stats']['min'])} | "
+                     f"{_ms(b['stats']['max'])} | {n / v:,.0f} | {rel} |")
+    lines += ["", "vs hikari: hikari's time / this client's time (> 1 means more events per second).", ""]
+    return lines
+
+
 def _is_memory(benches: list) -> bool:
     return all(b["extra_info"].get("role") == "memory" for b in benches)
 
@@ -526,8 +547,11 @@ def report(json_path: str, out_dir: str, stat: str = "median", png: bool = True,
     panels = []
     memory = []
     compat = []
+    bridge = []
     for group, benches in groups.items():
-        if _is_memory(benches):
+        if _is_bridge(benches):
+            bridge.append((group, benches))
+        elif _is_memory(benches):
             memory.append((group, benches))
         elif _is_compat(benches):
             compat.append((group, benches))
@@ -546,6 +570,13 @@ def report(json_path: str, out_dir: str, stat: str = "median", png: bool = True,
         ]
         for group, benches in compat:
             lines += _compat_table(group, benches, stat)
+    if bridge:
+        lines += ["## Redis bridge: events per second from one firehose connection", "",
+                  "benches/test_bridge.py: the same traffic through `python -m gateway bridge` to a real "
+                  "redis-server, through hikari's shard with a no-op consumer, and through "
+                  "`python -m gateway run` (benches/README.md).", ""]
+        for group, benches in bridge:
+            lines += _bridge_table(group, benches, stat)
     if memory:
         lines += [
             "## Memory per connection",
