@@ -197,7 +197,7 @@ async def test_session_start_wait_is_said_and_duration_counts_from_start():
 
 async def test_token_never_in_any_output_at_debug(tmp_path):
     state = tmp_path / "state.json"
-    async with GatewaySimulator(heartbeat_interval=CALM, token=SECRET) as sim:
+    async with GatewaySimulator(heartbeat_interval=0.1, token=SECRET) as sim:
         async def faults():
             await sim.wait_ready(1, timeout=10)
             await sim.send_reconnect()
@@ -212,7 +212,10 @@ async def test_token_never_in_any_output_at_debug(tmp_path):
         await f
         assert rc == 0, err
         assert "DEBUG" in err, err
-        assert len(sim.identifies) == 1 and len(sim.resumes) == 2, err
+        # the faults ran (an op 7 that lands before the client read READY makes it identify
+        # again instead of resuming: either way the reconnect and resume paths logged at -vv)
+        assert 1 <= len(sim.identifies) <= 2 and len(sim.resumes) >= 1, err
+        assert "op 7 RECONNECT" in err and "resumed" in err, err
         texts = [out, err, state.read_text()]
         rc, out, err = await _gateway("run", "--token", SECRET, "--api-url",
                                       "http://127.0.0.1:1/api/v10", "-vv")
