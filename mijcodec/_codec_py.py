@@ -202,6 +202,11 @@ def _make_packet(raw: bytes) -> Packet:
     """Read the envelope of one payload: the canonical fast path or a full parse."""
     pkt = _new_packet(Packet)
     pkt._raw = raw
+    if raw == _ACK:  # the HEARTBEAT_ACK, byte for byte as Discord sends it (most payloads of a quiet shard)
+        pkt._op = _HEARTBEAT_ACK
+        pkt._s = pkt._t = pkt._d = None
+        pkt._d_start = _ACK_D_PARSED
+        return pkt
     m = _CANONICAL(raw)
     if m is not None:
         end = m.end()
@@ -219,7 +224,11 @@ def _make_packet(raw: bytes) -> Packet:
                     if len(_EVENT_NAMES) < 1024:  # bounded: names come from the network
                         _EVENT_NAMES[tb] = t
                 pkt._t = t
-            pkt._d_start = end
+            if end == len(raw) - 5 and raw.endswith(b"null}"):  # d is null: known without parsing
+                pkt._d = None
+                pkt._d_start = -end
+            else:
+                pkt._d_start = end
             return pkt
     pkt._op, pkt._s, pkt._t, pkt._d = parse_envelope(raw)
     pkt._d_start = 0
@@ -227,6 +236,9 @@ def _make_packet(raw: bytes) -> Packet:
 
 
 _new_packet = object.__new__
+_ACK = b'{"t":null,"s":null,"op":11,"d":null}'
+_HEARTBEAT_ACK = OPCODES[11]
+_ACK_D_PARSED = -(len(_ACK) - 5)  # d starts at len - 5 ("null}") and is parsed
 _OP_BY_DIGITS_GET = {str(op).encode(): member for op, member in OPCODES.items()}.get
 _EVENT_NAMES: dict[bytes, str] = {}
 _EVENT_NAMES_GET = _EVENT_NAMES.get
@@ -268,6 +280,7 @@ class Decoder:
     _inflater: Optional[str] = None
     _zmod: Any = zlib
     _max = DEFAULT_MAX_PAYLOAD_SIZE
+    _max_plus_one = DEFAULT_MAX_PAYLOAD_SIZE + 1
     _seq: Optional[int] = None
     _payloads = 0
     _bytes_in = 0
@@ -293,6 +306,7 @@ class Decoder:
         self._zmod = _ZLIB_MODULES[inflater]
         self._compress = compress
         self._max = limit
+        self._max_plus_one = limit + 1
         self._seq: Optional[int] = None
         self._payloads = 0
         self._bytes_in = 0
@@ -526,6 +540,8 @@ class Decoder:
                 if out:
                     buf += out
                 return None
+            if self._tail:
+                self._tail = b""
         else:
             tail = (self._tail + bytes(data))[-4:]
             if tail != ZLIB_SUFFIX:
@@ -533,7 +549,7 @@ class Decoder:
                 if out:
                     buf += out
                 return None
-        self._tail = b""
+            self._tail = b""
         if not buf:
             return out
         buf += out
@@ -562,13 +578,16 @@ class Decoder:
         if n == 0:
             return None
         self._bytes_in += n
-        self._scan_zstd(data, n)
+        # Discord's message, one whole compressed (or raw) block inside the open
+        # frame, is checked inline; anything else takes the full walk.
+        if not (self._zs_in_frame and n >= 3 and not data[0] & 3 and (data[0] | data[1] << 8 | data[2] << 16) >> 3 == n - 3):
+            self._scan_zstd(data, n)
         # The common case, one call and one block of output, inline; a frame
         # ending inside the message (Spacebar) takes the shared loop of
         # _common.zstd_after_frame_end with what follows. _codec.pyx does the same.
         zs = self._zs
         try:
-            raw = zs.decompress(data, self._max + 1)
+            raw = zs.decompress(data, self._max_plus_one)
         except _zstd.ZstdError as exc:
             raise self._fail(DecompressError(f"corrupt zstd-stream: {exc}")) from None
         if len(raw) > self._max:

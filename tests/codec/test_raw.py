@@ -258,3 +258,54 @@ def test_raw_d_with_json_module_dumps(codec):
         pkt = codec.Decoder(None).feed(raw)
         assert pkt.raw_d in raw
         assert json.loads(pkt.raw_d) == obj["d"]
+
+
+# -- a null d, and the HEARTBEAT_ACK byte for byte ---------------------------------
+
+
+@pytest.mark.parametrize(
+    "raw, op, s, t, d",
+    [
+        (b'{"t":null,"s":null,"op":11,"d":null}', 11, None, None, None),  # Discord's ACK, exactly
+        (b'{"t":null,"s":null,"op":7,"d":null}', 7, None, None, None),
+        (b'{"t":"X","s":5,"op":0,"d":null}', 0, 5, "X", None),
+        (b'{"t":null,"s":null,"op":11,"d": null}', 11, None, None, None),
+        (b'{"t":null,"s":null,"op":11,"d":null }', 11, None, None, None),
+        (b'{"t":null,"s":null,"op":11,"d":"a","x":null}', 11, None, None, "a"),
+        (b'{"t":null,"s":null,"op":11,"d":[null]}', 11, None, None, [None]),
+    ],
+)
+def test_null_d_and_the_ack_read_like_any_payload(codec, raw, op, s, t, d):
+    for compress in (None, "zlib-stream"):
+        dec = codec.Decoder(compress)
+        pkt = dec.feed(zlib_stream([raw])[0] if compress else raw)
+        assert (pkt.op, pkt.s, pkt.t, pkt.d) == (op, s, t, d)
+        assert pkt.op is codec.Opcode(op)
+        assert pkt.raw == raw
+        assert orjson.loads(pkt.raw_d) == d
+        if raw.endswith(b'"d":null}'):
+            assert pkt.raw_d == b"null"
+        assert pkt.d is pkt.d  # cached
+
+
+@pytest.mark.parametrize(
+    "raw, raw_d",
+    [
+        (b'{"t":null,"s":null,"op":11,"d":nulx}', b"nulx"),
+        (b'{"t":null,"s":null,"op":11,"d":nul}', b"nul"),
+        (b'{"t":null,"s":null,"op":11,"d":null,"op":1}', None),  # the envelope repeated after d
+    ],
+)
+def test_broken_null_d_is_a_decode_error_when_read(codec, raw, raw_d):
+    """Never a None d for a payload that only looks like a null d. raw_d, as
+    documented, is the unvalidated text at d's place, unless the payload's
+    structure is ambiguous."""
+    pkt = codec.Decoder(None).feed(raw)
+    assert pkt.op == 11
+    with pytest.raises(codec.DecodeError):
+        pkt.d
+    if raw_d is None:
+        with pytest.raises(codec.DecodeError, match="ambiguous"):
+            pkt.raw_d
+    else:
+        assert pkt.raw_d == raw_d
