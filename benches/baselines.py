@@ -78,6 +78,7 @@ import importlib.util
 import json
 import logging
 import sys
+import time
 import zlib
 from dataclasses import dataclass
 from typing import Any, Callable
@@ -572,3 +573,20 @@ BASELINE_IDS = list(_specs())
 HIKARI = {"zlib": "hikari-zlib", "zstd": "hikari-zstd"}
 
 hikari_run = _hikari_run  # public name for test_compat.py
+
+
+def case_timer(config: Any) -> tuple[Callable[[], float], str]:
+    """The clock of the interleaved groups' case spans (test_decode.py,
+    test_compat.py) and its name: ``--case-timer`` (benches/conftest.py;
+    default ``time.thread_time``, this thread's CPU time, which is all of a
+    case's work and is steadier than wall time on a machine that other work
+    shares)."""
+    name = str(config.getoption("case_timer", None) or "time.thread_time")
+    module, _, attr = name.rpartition(".")
+    try:
+        timer = getattr(importlib.import_module(module or "time"), attr)
+    except (ImportError, AttributeError, ValueError) as exc:
+        import pytest
+
+        raise pytest.UsageError(f"--case-timer {name!r}: {exc}") from None
+    return timer, name

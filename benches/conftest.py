@@ -39,7 +39,23 @@ import traffic  # noqa: E402
 
 # THE implementation fixture and the --no-c-extensions option, shared with the
 # tests (run from the repository root, which pytest puts on sys.path).
-from tests.conftest import _c_wanted, codec, pytest_addoption  # noqa: E402,F401
+from tests.conftest import _c_wanted, codec  # noqa: E402,F401
+from tests.conftest import pytest_addoption as _tests_addoption  # noqa: E402
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    _tests_addoption(parser)
+    try:
+        parser.addoption(
+            "--case-timer",
+            default="time.thread_time",
+            help="clock of the interleaved decode and drop-in cases (default time.thread_time: this "
+            "thread's CPU time, all the decoding work included, steady on a shared machine; "
+            "time.perf_counter for wall time). pytest-benchmark's --benchmark-timer still times "
+            "the other benchmarks (the bridge's events/s are wall time).",
+        )
+    except ValueError:  # defined already in this run
+        pass
 
 _IMPLEMENTATIONS = {"compiled": "mijcodec._codec", "fallback": "mijcodec._codec_py"}
 

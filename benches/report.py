@@ -4,7 +4,7 @@ and the benchmark block of README.md.
     python benches/report.py bench.json           # from an existing run
     python benches/report.py --run                # run the suite, then report
                                                   # (writes benches/bench.json)
-    python benches/report.py --run --benchmark-timer=time.thread_time
+    python benches/report.py --run --case-timer=time.perf_counter
                                                   # other options go to pytest
 
 Options: ``--stat median|min`` (what the ratios use; default median),
@@ -13,12 +13,12 @@ Options: ``--stat median|min`` (what the ratios use; default median),
 Figures are the **median of the rounds** of each case (or, with
 ``--stat min``, the minimum), always shown with their spread: the
 interquartile range (q1-q3) of the rounds, the min and the max. The decode
-groups (test_decode.py) run their cases in interleaved rounds, so a ratio
-there is the **median of the per-round ratios** (case / reference in the
-same round) with their interquartile range; the drop-in groups of
-test_compat.py run their cases one after the other, so a ratio there is the
-median of one case over the median of its reference in the same run (never a
-ratio of means), with the range the quartiles allow:
+groups (test_decode.py) and the drop-in groups (test_compat.py) run their
+cases in interleaved rounds, so a ratio there is the **median of the
+per-round ratios** (case / reference in the same round) with their
+interquartile range (never a ratio of means). Groups whose cases ran one
+after the other (none of ours today) get the median of one case over the
+median of its reference, with the range the quartiles allow:
 ``q1(case) / q3(ref)`` to ``q3(case) / q1(ref)``. A narrow range means a
 quiet run. The references of a decode group are hikari's decode logic (role
 "hikari", orjson) and the fastest floor of the group (role "floor": the
@@ -148,8 +148,8 @@ def ratio(b: dict, ref: dict, stat: str) -> tuple[float, float, float]:
     Cases of one interleaved group ran round by round side by side, so the
     ratio is taken per round: the figure is the median of the per-round
     ratios (with ``--stat min``: the ratio of the minima) and the range is
-    their interquartile range. Otherwise (the drop-in groups, whose cases
-    ran one after the other) the figure is ``stat(b) / stat(ref)`` and the
+    their interquartile range. Otherwise (cases that ran one after the
+    other, e.g. from an older JSON) the figure is ``stat(b) / stat(ref)`` and the
     range the one the spreads allow (see :func:`_lo_hi`)."""
     if b is ref:
         return 1.0, 1.0, 1.0
@@ -324,10 +324,9 @@ def _targets(groups: "OrderedDict[str, list]", stat: str) -> list[str]:
     lines = [
         "## Issue 13 targets (same frames, same run)",
         "",
-        ("Decode groups: median of the per-round ratios of interleaved rounds (interquartile range); "
-         if stat == "median" else "Decode groups: ratio of the minima (interquartile range of the per-round ratios); ")
-        + "drop-ins: ratio of the medians (range from the quartiles). Then the ratio of the minima; "
-        "*met* is judged on the first figure.",
+        ("Decode and drop-in groups: median of the per-round ratios of interleaved rounds (interquartile range). "
+         if stat == "median" else "Decode and drop-in groups: ratio of the minima (interquartile range of the per-round ratios). ")
+        + "Then the ratio of the minima; *met* is judged on the first figure.",
         "",
         f"| case | target | ratio ({stat}, range) | ratio of minima | |",
         "|---|---:|---:|---:|---|",
@@ -391,7 +390,7 @@ def _versions(data: dict) -> list[str]:
                          f"(this run's own load included): {mij.get('load_end', 'n/a')}")
     timers = sorted({b["extra_info"]["timer"] for b in data.get("benchmarks", []) if b["extra_info"].get("timer")})
     lines.append(f"- run: {data.get('datetime', '?')}, pytest-benchmark {data.get('version', '?')}"
-                 + (f"; decode groups timed with `{'`, `'.join(timers)}`" if timers else ""))
+                 + (f"; decode and drop-in groups timed with `{'`, `'.join(timers)}`" if timers else ""))
     lines.append("")
     return lines
 

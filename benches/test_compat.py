@@ -31,15 +31,17 @@ One ``benchmark.group`` per (library, compression), realistic traffic:
   ``loads`` (orjson). Installed: the class ``install()`` put in
   ``hikari.impl.shard`` (looked up there like the shard does).
 
-``install()`` and ``uninstall()`` happen outside the timed region (around
-``benchmark.pedantic``); every round starts from a fresh context/transport
-made in the untimed setup (which also runs ``gc.collect()``). The installed
-variants run on each mijcodec implementation (compiled and fallback; the
-compiled one skipped with ``--no-c-extensions``, as in test_decode), by
-pointing the compat module's ``Decoder`` at it as tests/compat does; in each
-group the stock run comes first and the installed ones right after it. Each installed round asserts the context/transport is
-mijcodec's, and each test checks with the module's ``stats()`` that every
-payload of every round went through mijcodec.
+A group's cases (stock, installed on the compiled codec, installed on the
+fallback; the compiled one left out with ``--no-c-extensions``, as in
+test_decode) run in interleaved rounds: each round runs every case once on the
+whole connection, in an order rotated by one every round, so report.py takes
+the installed/stock ratio per round (the median of those, with their
+interquartile range), as for the decode groups. ``install()`` (with the compat
+module's ``Decoder`` pointed at the implementation, as tests/compat does),
+``uninstall()``, the fresh context/transport and ``gc.collect()`` happen
+outside each case's timed span. Each installed round asserts the
+context/transport is mijcodec's, and each test checks with the module's
+``stats()`` that every payload of every installed round went through mijcodec.
 
 Plain ``pytest benches`` (smoke mode) runs each case once, and
 ``test_installed_decodes_like_stock`` checks, payload by payload, that the
@@ -51,6 +53,7 @@ from __future__ import annotations
 import contextlib
 import gc
 import importlib
+from time import perf_counter
 from typing import Any, Callable, Iterator
 
 import pytest
@@ -100,13 +103,10 @@ def _impl_name(codec: Any) -> str:
     return "mijcodec (compiled)" if codec.__name__.endswith("._codec") else "mijcodec (fallback)"
 
 
-def _info(benchmark: Any, *, lib: str, kind: str, impl: str, family: str, role: str) -> None:
+def _info(benchmark: Any, *, lib: str, kind: str) -> None:
     st = traffic.stats(MIX)
     benchmark.group = group_name(lib, kind)
     benchmark.extra_info.update(
-        impl=impl,
-        family=family,
-        role=role,  # "stock" | "installed": report.py's ratio installed/stock
         compat=lib,
         mix=MIX,
         kind=kind,
@@ -116,17 +116,6 @@ def _info(benchmark: Any, *, lib: str, kind: str, impl: str, family: str, role: 
         payload_bytes=st["bytes"],
         wire_bytes=sum(map(len, traffic.messages(MIX, kind))),
     )
-
-
-def _pedantic(benchmark: Any, new: Callable[[], Any], run: Callable[[Any, list], tuple], data: list) -> tuple:
-    """Like test_decode's: a fresh state per round from the untimed setup."""
-
-    def setup() -> tuple:
-        state = new()
-        gc.collect()
-        return (state, data), {}
-
-    return benchmark.pedantic(run, setup=setup, rounds=ROUNDS, warmup_rounds=1)
 
 
 def _check(result: tuple) -> None:
@@ -343,42 +332,107 @@ def _codec(request: pytest.FixtureRequest, impl: str) -> Any:
     return importlib.import_module("mijcodec._codec_py")
 
 
-# per group: stock, then installed on each implementation
-DROP_IN = [
-    pytest.param(lib, kind, variant, id=f"{case_id}-{variant}", marks=[pytest.mark.c_extension] if variant == "cython" else [])
-    for (lib, kind), case_id in zip(CASES, IDS)
-    for variant in ("stock", "cython", "python")
-]
+class _Case:
+    """One case of a drop-in group: stock, or install() decoding with one
+    mijcodec implementation; its fresh per-connection state, loop, input and
+    the round times measured so far."""
+
+    __slots__ = ("key", "info", "codec", "new", "run", "data", "times")
+
+    def __init__(self, key: str, info: dict, codec: Any, new: Callable[[], Any], run: Callable[[Any, list], tuple], data: list) -> None:
+        self.key, self.info, self.codec, self.new, self.run, self.data = key, info, codec, new, run, data
+        self.times: list = []
 
 
-@pytest.mark.parametrize("lib,kind,variant", DROP_IN)
-def test_drop_in(benchmark: Any, request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch, lib: str, kind: str, variant: Any) -> None:
-    if variant == "stock":
-        assert not COMPAT[lib].is_installed()
-        new, run, data = STOCK[lib](kind)
-        _info(benchmark, lib=lib, kind=kind, impl=_stock_label(lib, kind), family=lib, role="stock")
-        _check(_pedantic(benchmark, new, run, data))
-        return
-    codec = _codec(request, variant)
-    _info(benchmark, lib=lib, kind=kind, impl=f"{lib} {_version(lib)} + install(): {_impl_name(codec)}", family="ours", role="installed")
-    rounds = [0]
-    with _installed(lib, kind, codec, monkeypatch) as mod:
-        new, run, data = INSTALLED[lib](kind, codec.Decoder)
+@contextlib.contextmanager
+def _state(lib: str, kind: str, codec: Any) -> Iterator[Any]:
+    """The library stock (``codec`` None) or with install(compress=...) in
+    effect decoding with ``codec``; uninstalled (and the compat module's
+    ``Decoder`` put back) afterwards, whatever happens."""
+    mod = COMPAT[lib]
+    original = mod.Decoder
+    mod.uninstall()
+    try:
+        if codec is not None:
+            mod.Decoder = codec.Decoder
+            assert mod.install(compress=COMPRESS[kind]) == COMPRESS[kind]
+        yield mod
+    finally:
+        mod.uninstall()
+        mod.Decoder = original
 
-        def counted(state: Any, messages: list) -> tuple:
-            rounds[0] += 1
-            return run(state, messages)
 
-        before = mod.stats()
-        result = _pedantic(benchmark, new, counted, data)
-        after = mod.stats()
+def _time_once(case: _Case, lib: str, kind: str, timer: Callable[[], float] = perf_counter) -> float:
+    """One round of one case: the state made (install()/uninstall() and
+    ``gc.collect()`` included) outside the timed span."""
+    with _state(lib, kind, case.codec):
+        state = case.new()
+        gc.collect()
+        t0 = timer()
+        result = case.run(state, case.data)
+        elapsed = timer() - t0
     _check(result)
-    # every payload of every round (warm-up included) went through mijcodec
+    return elapsed
+
+
+@pytest.mark.parametrize("lib,kind", CASES, ids=IDS)
+def test_drop_in(benchmark: Any, request: pytest.FixtureRequest, lib: str, kind: str) -> None:
+    """Stock, install() on the compiled codec and install() on the fallback, in
+    interleaved rounds: every round runs each once on the whole recorded
+    connection from a fresh context/transport, in an order rotated by one
+    every round (like test_decode's groups), so that a ratio is taken per
+    round, between runs seconds apart, not between runs minutes apart on a
+    machine whose speed drifts. The round times go into
+    ``extra_info["cases"]``, which report.py reads; the round time
+    pytest-benchmark reports for this test is all three plus setup: ignore it."""
+    _library(lib)
+    if lib == "discord.py":
+        B.dpy_contexts()  # discord.py's stock objects, captured while it is stock
+    assert not COMPAT[lib].is_installed()
+    cases, missing = [], {}
+    new, run, data = STOCK[lib](kind)  # skips when the library lacks this transport
+    info = dict(impl=_stock_label(lib, kind), family=lib, role="stock")
+    cases.append(_Case("stock", info, None, new, run, data))
+    for impl in ("cython", "python"):
+        if impl == "cython" and request.config.getoption("--no-c-extensions"):
+            missing[impl] = "--no-c-extensions given"
+            continue
+        codec = _codec(request, impl)
+        with _state(lib, kind, codec):  # the installed objects are looked up while installed
+            new, run, data = INSTALLED[lib](kind, codec.Decoder)
+        info = dict(impl=f"{lib} {_version(lib)} + install(): {_impl_name(codec)}", family="ours", role="installed")
+        cases.append(_Case(impl, info, codec, new, run, data))
+    mod = COMPAT[lib]
+    timer, timer_name = B.case_timer(request.config)
+    for case in cases:  # warm-up round: imports, caches, first-use costs
+        _time_once(case, lib, kind, timer)
+    before = mod.stats()
+    counter = [0]
+
+    def one_round() -> None:
+        r = counter[0]
+        counter[0] += 1
+        k = r % len(cases)
+        for case in cases[k:] + cases[:k]:
+            case.times.append(_time_once(case, lib, kind, timer))
+
+    benchmark.pedantic(one_round, rounds=ROUNDS, warmup_rounds=0, iterations=1)
+    after = mod.stats()
+    assert not mod.is_installed()
+    # every payload of every installed round went through mijcodec, without an error
     n = len(traffic.payloads(MIX))
-    assert rounds[0] >= 1
-    assert after["payloads"] - before["payloads"] == rounds[0] * n
-    assert after["connections"] - before["connections"] >= rounds[0]
+    installed_rounds = counter[0] * (len(cases) - 1)
+    assert after["payloads"] - before["payloads"] == installed_rounds * n
+    assert after["connections"] - before["connections"] >= installed_rounds
     assert after["codec_errors"] == before["codec_errors"]
+    _info(benchmark, lib=lib, kind=kind)
+    benchmark.extra_info.update(
+        interleaved=True,
+        timer=timer_name,
+        title=group_name(lib, kind),
+        unavailable=missing,
+        cases=[dict(case.info, id=case.key, times=case.times) for case in cases],
+    )
 
 
 # -- correctness: installed hands the library what stock does ---------------------------

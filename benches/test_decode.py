@@ -243,20 +243,6 @@ def _cases(config: pytest.Config, g: Group) -> tuple[list[Case], dict[str, str]]
     return cases, missing
 
 
-def _timer(config: pytest.Config) -> tuple[Callable[[], float], str]:
-    """pytest-benchmark's ``--benchmark-timer`` (default ``time.perf_counter``;
-    ``time.thread_time``, this thread's CPU time, is steadier on a machine
-    that other work shares)."""
-    name = str(config.getoption("benchmark_timer", None) or "time.perf_counter")
-    try:
-        from pytest_benchmark.utils import load_timer
-
-        timer = load_timer(name)
-        return getattr(timer, "target", timer), name
-    except Exception:  # noqa: BLE001 - an unusual pytest-benchmark: the default
-        return perf_counter, "time.perf_counter"
-
-
 def _time_once(case: Case, timer: Callable[[], float] = perf_counter) -> float:
     state = case.new()
     gc.collect()
@@ -280,7 +266,7 @@ def test_decode(benchmark: Any, request: pytest.FixtureRequest, group: str) -> N
     g = BY_ID[group]
     cases, missing = _cases(request.config, g)
     assert cases, f"no case of {g.id} can run here: {missing}"
-    timer, timer_name = _timer(request.config)
+    timer, timer_name = B.case_timer(request.config)
     for case in cases:  # warm-up round: imports, caches, first-use costs
         _time_once(case, timer)
     counter = [0]
