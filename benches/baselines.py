@@ -63,7 +63,7 @@ floors (nothing else: no envelope reads, no buffering, no suffix check)
 
 Shared with test_compat.py (each library stock vs with mijcodec's drop-in
 installed): ``dpy_contexts`` (discord.py's stock context classes),
-``dpy_received_message`` + ``DpyWebSocket`` + ``dpy_drive`` (the same
+``dpy_received_message`` + ``DpyWebSocket`` + ``dpy_drive``/``drive`` (the same
 received_message steps as above, but as a coroutine per message like the
 original, reading ``utils._from_json`` from the module at each call, so an
 installed drop-in's is the one that runs), ``hikari_stock_class``,
@@ -78,7 +78,6 @@ import importlib.util
 import json
 import logging
 import sys
-import time
 import zlib
 from dataclasses import dataclass
 from typing import Any, Callable
@@ -93,7 +92,7 @@ except ImportError:  # pragma: no cover - depends on the Python version
 __all__ = [
     "Baseline", "BaselineUnavailable", "BASELINE_IDS", "baseline", "ws_messages", "HIKARI", "zlib_ng",
     # the libraries' stock paths, shared with test_compat.py (stock vs install())
-    "dpy_contexts", "dpy_received_message", "DpyWebSocket", "dpy_drive",
+    "dpy_contexts", "dpy_received_message", "DpyWebSocket", "dpy_drive", "drive",
     "hikari_stock_class", "hikari_transport", "hikari_loads", "hikari_run",
 ]
 
@@ -242,17 +241,23 @@ def dpy_received_message() -> Callable[..., Any]:
     return received_message
 
 
-def dpy_drive(received_message: Callable[..., Any], ws: DpyWebSocket, messages: list) -> tuple:
-    """Feed every recorded message through ``received_message(ws, msg)``; the
-    coroutine never suspends, so ``send(None)`` runs it to completion."""
+def drive(received_message: Callable[[Any], Any], messages: list) -> None:
+    """Run ``await received_message(msg)`` for every message without an event
+    loop: each awaitable (a coroutine, or the drop-ins' ready-made one for a
+    message that completes no payload) finishes at its first step."""
     for msg in messages:
-        coro = received_message(ws, msg)
+        step = received_message(msg).__await__()
         try:
-            coro.send(None)
+            step.send(None)
         except StopIteration:
             continue
-        coro.close()  # pragma: no cover - would mean it waited for something
+        step.close()  # pragma: no cover - would mean it waited for something
         raise RuntimeError("received_message suspended")
+
+
+def dpy_drive(received_message: Callable[..., Any], ws: DpyWebSocket, messages: list) -> tuple:
+    """Feed every recorded message through ``received_message(ws, msg)``."""
+    drive(lambda m: received_message(ws, m), messages)
     return ws.payloads, ws.sequence
 
 
@@ -590,3 +595,24 @@ def case_timer(config: Any) -> tuple[Callable[[], float], str]:
 
         raise pytest.UsageError(f"--case-timer {name!r}: {exc}") from None
     return timer, name
+
+
+def interleaved_rounds(benchmark: Any, cases: list, time_once: Callable[[Any], float], rounds: int) -> int:
+    """The rounds of an interleaved group (test_decode.py, test_compat.py): a
+    warm-up round (imports, caches, first-use costs; not recorded), then
+    ``rounds`` rounds under ``benchmark.pedantic``, each running every case
+    once through ``time_once(case)`` in an order rotated by one every round
+    (so every case runs in every position equally often), its time appended
+    to ``case.times``. Returns the rounds run, the warm-up included."""
+    for case in cases:
+        time_once(case)
+    counter = [0]
+
+    def one_round() -> None:
+        k = counter[0] % len(cases)
+        counter[0] += 1
+        for case in cases[k:] + cases[:k]:
+            case.times.append(time_once(case))
+
+    benchmark.pedantic(one_round, rounds=rounds, warmup_rounds=0, iterations=1)
+    return counter[0] + 1

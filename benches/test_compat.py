@@ -53,7 +53,6 @@ from __future__ import annotations
 import contextlib
 import gc
 import importlib
-from time import perf_counter
 from typing import Any, Callable, Iterator
 
 import pytest
@@ -153,25 +152,8 @@ def _installed(lib: str, kind: str, codec: Any, monkeypatch: pytest.MonkeyPatch)
 # -- the two paths of each library ------------------------------------------------------
 
 
-def _drive(received_message: Callable[[Any], Any], messages: list) -> None:
-    """Run ``await received_message(msg)`` for every message without an event
-    loop: each awaitable finishes at its first step (nothing suspends)."""
-    for msg in messages:
-        step = received_message(msg).__await__()
-        try:
-            step.send(None)
-        except StopIteration:
-            continue
-        step.close()  # pragma: no cover - would mean it waited for something
-        raise RuntimeError("received_message suspended")
-
-
 def _dpy_run(steps: Callable[..., Any]) -> Callable[[Any, list], tuple]:
-    def run(ws: Any, messages: list) -> tuple:
-        _drive(lambda m: steps(ws, m), messages)
-        return ws.payloads, ws.sequence
-
-    return run
+    return lambda ws, messages: B.dpy_drive(steps, ws, messages)
 
 
 def _dpy_stock(kind: str) -> tuple[Callable[[], Any], Callable[[Any, list], tuple], list]:
@@ -270,7 +252,7 @@ def _fork_ws(lib: str, compress: str) -> Any:
 
 
 def _fork_run(ws: Any, messages: list) -> tuple:
-    _drive(ws.received_message, messages)
+    B.drive(ws.received_message, messages)
     return ws.log_receive.n, ws.sequence
 
 
@@ -362,7 +344,7 @@ def _state(lib: str, kind: str, codec: Any) -> Iterator[Any]:
         mod.Decoder = original
 
 
-def _time_once(case: _Case, lib: str, kind: str, timer: Callable[[], float] = perf_counter) -> float:
+def _time_once(case: _Case, lib: str, kind: str, timer: Callable[[], float]) -> float:
     """One round of one case: the state made (install()/uninstall() and
     ``gc.collect()`` included) outside the timed span."""
     with _state(lib, kind, case.codec):
@@ -404,24 +386,13 @@ def test_drop_in(benchmark: Any, request: pytest.FixtureRequest, lib: str, kind:
         cases.append(_Case(impl, info, codec, new, run, data))
     mod = COMPAT[lib]
     timer, timer_name = B.case_timer(request.config)
-    for case in cases:  # warm-up round: imports, caches, first-use costs
-        _time_once(case, lib, kind, timer)
     before = mod.stats()
-    counter = [0]
-
-    def one_round() -> None:
-        r = counter[0]
-        counter[0] += 1
-        k = r % len(cases)
-        for case in cases[k:] + cases[:k]:
-            case.times.append(_time_once(case, lib, kind, timer))
-
-    benchmark.pedantic(one_round, rounds=ROUNDS, warmup_rounds=0, iterations=1)
+    rounds = B.interleaved_rounds(benchmark, cases, lambda case: _time_once(case, lib, kind, timer), ROUNDS)
     after = mod.stats()
     assert not mod.is_installed()
-    # every payload of every installed round went through mijcodec, without an error
+    # every payload of every installed round (the warm-up's too) went through mijcodec, without an error
     n = len(traffic.payloads(MIX))
-    installed_rounds = counter[0] * (len(cases) - 1)
+    installed_rounds = rounds * (len(cases) - 1)
     assert after["payloads"] - before["payloads"] == installed_rounds * n
     assert after["connections"] - before["connections"] >= installed_rounds
     assert after["codec_errors"] == before["codec_errors"]
@@ -500,7 +471,7 @@ def test_installed_decodes_like_stock(request: pytest.FixtureRequest, monkeypatc
             texts: list[str] = []
             ws.log_receive = texts.append
             ws._discord_parsers = Parsers()
-            _drive(ws.received_message, messages)
+            B.drive(ws.received_message, messages)
             assert all(type(t) is str for t in texts)
             return [*seen, ("texts", tuple(texts))]
 

@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import gc
 from dataclasses import dataclass, field
-from time import perf_counter
 from typing import Any, Callable
 
 import pytest
@@ -243,7 +242,7 @@ def _cases(config: pytest.Config, g: Group) -> tuple[list[Case], dict[str, str]]
     return cases, missing
 
 
-def _time_once(case: Case, timer: Callable[[], float] = perf_counter) -> float:
+def _time_once(case: Case, timer: Callable[[], float]) -> float:
     state = case.new()
     gc.collect()
     t0 = timer()
@@ -258,7 +257,7 @@ def test_decode(benchmark: Any, request: pytest.FixtureRequest, group: str) -> N
     """Every case of the group, round after round: each round runs each case
     once on a whole recorded connection, from a fresh decoder/context, in an
     order rotated by one every round (so every case runs in every position
-    equally often). A case's time is its own ``perf_counter`` span around
+    equally often). A case's time is its own ``--case-timer`` span around
     the decode loop (the state's creation and ``gc.collect()`` before it are
     not timed); they go into the JSON's ``extra_info["cases"]``, which is
     what report.py reads. The round time pytest-benchmark itself reports for
@@ -267,19 +266,8 @@ def test_decode(benchmark: Any, request: pytest.FixtureRequest, group: str) -> N
     cases, missing = _cases(request.config, g)
     assert cases, f"no case of {g.id} can run here: {missing}"
     timer, timer_name = B.case_timer(request.config)
-    for case in cases:  # warm-up round: imports, caches, first-use costs
-        _time_once(case, timer)
-    counter = [0]
-
-    def one_round() -> None:
-        r = counter[0]
-        counter[0] += 1
-        k = r % len(cases)
-        for case in cases[k:] + cases[:k]:
-            case.times.append(_time_once(case, timer))
-
     benchmark.group = f"{g.title} (interleaved rounds)"
-    benchmark.pedantic(one_round, rounds=g.rounds, warmup_rounds=0, iterations=1)
+    B.interleaved_rounds(benchmark, cases, lambda case: _time_once(case, timer), g.rounds)
     st = traffic.stats(g.mix)
     benchmark.extra_info.update(
         interleaved=True,
