@@ -382,6 +382,24 @@ ctypedef fused zstream_t:
     zng_stream
 
 
+cdef int _open_stream(zstream_t* zs, bint ready) noexcept:
+    """A raw-inflate stream (no adler32) ready for a new connection: reset
+    when it was initialised already, else initialised. zlib's or zlib-ng's
+    return code (Z_OK on success)."""
+    if ready:
+        if zstream_t is zng_stream:
+            return zng_inflateReset(zs)
+        return inflateReset(zs)
+    zs.zalloc = NULL
+    zs.zfree = NULL
+    zs.opaque = NULL
+    zs.next_in = NULL
+    zs.avail_in = 0
+    if zstream_t is zng_stream:
+        return zng_inflateInit2(zs, -15)
+    return inflateInit2(zs, -15)
+
+
 cdef int _inflate_into(Decoder self, zstream_t* zs, const unsigned char* src, size_t n, int* zret) noexcept nogil:
     """The inflate loop of ``Decoder._inflate``, for zlib's or zlib-ng's stream."""
     cdef size_t room, chunk
@@ -532,6 +550,7 @@ cdef class Decoder:
     # -- state ----------------------------------------------------------------
 
     cdef _new_context(self):
+        cdef int ret
         self._poison = None
         self._len = 0
         self._header_len = 0
@@ -540,32 +559,11 @@ cdef class Decoder:
         self._zd_checksum = False
         if self._cap > INITIAL_BUFFER:
             self._release_buffer()
-        if self._mode == MODE_ZLIB and self._ng:
-            if self._zs_ready:
-                if zng_inflateReset(&self._zng) != Z_OK:
-                    raise MemoryError("inflateReset failed")
-            else:
-                self._zng.zalloc = NULL
-                self._zng.zfree = NULL
-                self._zng.opaque = NULL
-                self._zng.next_in = NULL
-                self._zng.avail_in = 0
-                if zng_inflateInit2(&self._zng, -15) != Z_OK:  # raw inflate: no adler32
-                    raise MemoryError("inflateInit2 failed")
-                self._zs_ready = True
-        elif self._mode == MODE_ZLIB:
-            if self._zs_ready:
-                if inflateReset(&self._zs) != Z_OK:
-                    raise MemoryError("inflateReset failed")
-            else:
-                self._zs.zalloc = NULL
-                self._zs.zfree = NULL
-                self._zs.opaque = NULL
-                self._zs.next_in = NULL
-                self._zs.avail_in = 0
-                if inflateInit2(&self._zs, -15) != Z_OK:  # raw inflate: no adler32
-                    raise MemoryError("inflateInit2 failed")
-                self._zs_ready = True
+        if self._mode == MODE_ZLIB:
+            ret = _open_stream(&self._zng, self._zs_ready) if self._ng else _open_stream(&self._zs, self._zs_ready)
+            if ret != Z_OK:
+                raise MemoryError("inflateReset failed" if self._zs_ready else "inflateInit2 failed")
+            self._zs_ready = True
         elif self._mode == MODE_ZSTD:
             self._zd = _zstd.ZstdDecompressor()
             self._zd_decompress = self._zd.decompress
