@@ -25,7 +25,6 @@ import asyncio
 import json
 import os
 import select
-import shutil
 import signal
 import subprocess
 import sys
@@ -173,19 +172,9 @@ def firehose():
 
 @pytest.fixture(scope="module")
 def bench_redis():
-    if shutil.which("redis-server") is None:
-        if os.environ.get("CI"):
-            pytest.fail("redis-server is not installed (CI is set)")
-        pytest.skip("redis-server is not installed (apt-get install redis-server)")
-    from tests.scale.conftest import RedisServer
+    from tests.scale.conftest import running_redis
 
-    server = RedisServer(shutil.which("redis-server"))
-    server.start()
-    try:
-        yield server
-    finally:
-        server.stop()
-        shutil.rmtree(server.dir, ignore_errors=True)
+    yield from running_redis()
 
 
 def _dispatches() -> tuple[int, int]:

@@ -1,7 +1,7 @@
 """A real ``redis-server`` per test module, started here on 127.0.0.1 on a free port.
 
-Skipped (with the reason) only when ``redis-server`` is not installed and ``CI`` is unset;
-in CI a missing server fails the run."""
+Skipped (with the reason) only when ``redis-server`` is not installed and neither ``CI``
+nor ``MIJCODEC_REQUIRE_REDIS`` (which .ci/run sets) is; then a missing server fails the run."""
 from __future__ import annotations
 
 import os
@@ -81,12 +81,14 @@ class RedisServer:
             self.proc = None
 
 
-@pytest.fixture(scope="module")
-def redis_server():
+def running_redis():
+    """A started RedisServer, stopped and its directory removed afterwards (a
+    generator for fixtures: ``yield from running_redis()``). Fails, or without
+    CI / MIJCODEC_REQUIRE_REDIS skips, when redis-server is not installed."""
     binary = shutil.which("redis-server")
     if binary is None:
-        if os.environ.get("CI"):
-            pytest.fail("redis-server is not installed (CI is set: the scale tests must run)")
+        if os.environ.get("CI") or os.environ.get("MIJCODEC_REQUIRE_REDIS"):
+            pytest.fail("redis-server is not installed (CI or MIJCODEC_REQUIRE_REDIS is set: the Redis tests must run)")
         pytest.skip("redis-server is not installed (apt-get install redis-server)")
     server = RedisServer(binary)
     server.start()
@@ -95,6 +97,11 @@ def redis_server():
     finally:
         server.stop()
         shutil.rmtree(server.dir, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def redis_server():
+    yield from running_redis()
 
 
 @pytest.fixture
