@@ -641,12 +641,19 @@ class GatewaySimulator:
         if op == 8:
             self._request_members(conn.session, d)
 
-    async def _identify(self, conn: SimConnection, d: Any) -> None:
+    async def _refused(self, conn: SimConnection, d: Any) -> bool:
+        """IDENTIFY/RESUME on a connection that has a session already (4005) or
+        with a wrong token (4004): closes it and says True."""
         if conn.session is not None:
             await conn.close(4005)
-            return
+            return True
         if not isinstance(d, dict) or d.get("token") != self.token:
             await conn.close(4004)
+            return True
+        return False
+
+    async def _identify(self, conn: SimConnection, d: Any) -> None:
+        if await self._refused(conn, d):
             return
         shard = d.get("shard") or [0, 1]
         if (not isinstance(shard, list) or len(shard) != 2 or not 0 <= shard[0] < shard[1]):
@@ -689,11 +696,7 @@ class GatewaySimulator:
         conn.wakeup.set()
 
     async def _resume(self, conn: SimConnection, d: Any) -> None:
-        if conn.session is not None:
-            await conn.close(4005)
-            return
-        if not isinstance(d, dict) or d.get("token") != self.token:
-            await conn.close(4004)
+        if await self._refused(conn, d):
             return
         session = self.sessions.get(d.get("session_id"))
         seq = d.get("seq")
