@@ -454,6 +454,17 @@ class GatewaySimulator:
                             timeout, f"connection {n} ready")
         return self.connections[n - 1]
 
+    async def wait_caught_up(self, n: int = 1, timeout: float = 5.0) -> SimConnection:
+        """Wait until the ``n``-th connection is ready and its client has heartbeated a seq at
+        least the session's seq at that moment: the client has read READY (or RESUMED) and
+        everything queued before it, so a fault sent now cannot overtake them."""
+        conn = await self.wait_ready(n, timeout)
+        target = conn.session.seq if conn.session is not None else 0
+        await self.wait_for(
+            lambda: any(isinstance(p.d, int) and p.d >= target for p in conn.heartbeats),
+            timeout, f"connection {n} to acknowledge s={target}")
+        return conn
+
     # ------------------------------------------------------------------ events
     def dispatch(self, t: str, d: Any = None, *, session: SimSession | str | None = None) -> list[SimEvent]:
         """Append a dispatch to one session's log (default: every valid session); it is sent

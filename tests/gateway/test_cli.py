@@ -41,11 +41,9 @@ async def test_run_prints_every_dispatch_once_in_order(compress):
         sim.start_traffic(300, seed=3)
 
         async def faults():
-            await sim.wait_ready(1, timeout=10)
-            await asyncio.sleep(0.2)
+            await sim.wait_caught_up(1, timeout=10)
             await sim.send_reconnect()
-            await sim.wait_ready(2, timeout=5)
-            await asyncio.sleep(0.2)
+            await sim.wait_caught_up(2, timeout=10)
             sim.corrupt_next()
         f = asyncio.ensure_future(faults())
         rc, out, err = await _gateway("run", "--token", sim.token, "--api-url", sim.api_url,
