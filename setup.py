@@ -1,6 +1,8 @@
 """Build mijcodec, compiling ``mijcodec._codec`` from ``mijcodec/_codec.pyx``
-against zlib (zstd-stream uses libzstd through backports.zstd /
-compression.zstd, a runtime dependency, so no zstd headers are needed).
+against zlib. zstd-stream needs no headers: without them it goes through
+backports.zstd / compression.zstd (a runtime dependency); with zstd.h and
+libzstd found at build time the codec links libzstd and decodes with it
+directly whenever it is the release that dependency runs.
 
 Environment:
   MIJCODEC_NO_EXTENSIONS=1        pure-Python install, nothing compiled
@@ -15,6 +17,9 @@ Environment:
                                   requires it, "0" never
   MIJCODEC_ZLIBNG_LIBRARY         its library name (default "z-ng", on Windows
                                   "zlib-ng")
+  MIJCODEC_ZSTD=auto|1|0          link libzstd too (zstd.h and libzstd found
+                                  with the paths above), like MIJCODEC_ZLIBNG
+  MIJCODEC_ZSTD_LIBRARY           its library name (default "zstd")
 
 Without MIJCODEC_REQUIRE_EXTENSIONS a failed compile still installs, pure
 Python, with a banner saying so and why; the reason is also recorded in the
@@ -74,6 +79,19 @@ int main(void) {
 """
 
 
+ZSTD = os.environ.get("MIJCODEC_ZSTD", "auto").strip().lower() or "auto"
+ZSTD_LIBRARY = os.environ.get("MIJCODEC_ZSTD_LIBRARY", "").strip() or "zstd"
+ZSTD_PROBE = """
+#include <zstd.h>
+int main(void) {
+    ZSTD_DCtx *d = ZSTD_createDCtx();
+    if (d == NULL) return 1;
+    ZSTD_freeDCtx(d);
+    return ZSTD_versionNumber() >= 10400 ? 0 : 1;
+}
+"""
+
+
 def codec_extension():
     default_libs = "zlib" if WINDOWS else "z"
     libraries = [x for x in os.environ.get("MIJCODEC_LIBRARIES", default_libs).split(",") if x]
@@ -118,28 +136,34 @@ class BuildExtOrFallBack(build_ext):
         try:
             if ext.name == "mijcodec._codec":
                 self._configure_zlib_ng(ext)
+                self._configure_zstd(ext)
             super().build_extension(ext)
         except Exception as exc:
             self._fall_back(exc)
+
+    def _probe(self, ext, name, source, library):
+        """None when ``source`` compiles and links against ``library`` with the
+        extension's paths, else the exception saying why not."""
+        import tempfile
+
+        with tempfile.TemporaryDirectory() as tmp:
+            src = os.path.join(tmp, name + ".c")
+            with open(src, "w", encoding="ascii") as f:
+                f.write(source)
+            try:
+                objs = self.compiler.compile([src], output_dir=tmp, include_dirs=ext.include_dirs)
+                self.compiler.link_executable(objs, name, output_dir=tmp,
+                                              libraries=[library], library_dirs=ext.library_dirs)
+            except Exception as exc:  # CompileError, LinkError
+                return exc
+        return None
 
     def _configure_zlib_ng(self, ext):
         """Link zlib-ng's native API as well when it is there (see MIJCODEC_ZLIBNG):
         the codec then inflates with zlib-ng by default (mijcodec.ZLIB_INFLATER)."""
         if ZLIBNG in ("0", "no", "off", "false"):
             return
-        import tempfile
-
-        with tempfile.TemporaryDirectory() as tmp:
-            src = os.path.join(tmp, "zlibng_probe.c")
-            with open(src, "w", encoding="ascii") as f:
-                f.write(ZLIBNG_PROBE)
-            try:
-                objs = self.compiler.compile([src], output_dir=tmp, include_dirs=ext.include_dirs)
-                self.compiler.link_executable(objs, "zlibng_probe", output_dir=tmp,
-                                              libraries=[ZLIBNG_LIBRARY], library_dirs=ext.library_dirs)
-                found = None
-            except Exception as exc:  # CompileError, LinkError
-                found = exc
+        found = self._probe(ext, "zlibng_probe", ZLIBNG_PROBE, ZLIBNG_LIBRARY)
         if found is None:
             ext.define_macros.append(("MIJ_HAVE_ZLIBNG", "1"))
             ext.libraries.append(ZLIBNG_LIBRARY)
@@ -148,6 +172,24 @@ class BuildExtOrFallBack(build_ext):
             raise RuntimeError(f"MIJCODEC_ZLIBNG=1 but zlib-ng (zlib-ng.h, lib{ZLIBNG_LIBRARY}) was not found: {found}")
         else:
             sys.stderr.write("mijcodec: zlib-ng headers/library not found: the compiled codec inflates with the system zlib\n")
+
+    def _configure_zstd(self, ext):
+        """Link libzstd as well when it is there (see MIJCODEC_ZSTD): the codec
+        then decodes zstd-stream with it whenever it is the release the
+        fallback's decompressor runs (mijcodec.ZSTD_DECOMPRESSOR says)."""
+        if ZSTD in ("0", "no", "off", "false"):
+            return
+        found = self._probe(ext, "zstd_probe", ZSTD_PROBE, ZSTD_LIBRARY)
+        if found is None:
+            ext.define_macros.append(("MIJ_HAVE_ZSTD", "1"))
+            ext.libraries.append(ZSTD_LIBRARY)
+            sys.stderr.write("mijcodec: linking libzstd (zstd.h, lib%s): zstd-stream decodes with it when it is "
+                             "backports.zstd's / compression.zstd's release\n" % ZSTD_LIBRARY)
+        elif ZSTD in ("1", "yes", "on", "true"):
+            raise RuntimeError(f"MIJCODEC_ZSTD=1 but libzstd (zstd.h, lib{ZSTD_LIBRARY}) was not found: {found}")
+        else:
+            sys.stderr.write("mijcodec: zstd.h/libzstd not found: zstd-stream goes through backports.zstd / "
+                             "compression.zstd's decompressor\n")
 
     def _fall_back(self, exc):
         if REQUIRE_EXTENSIONS:

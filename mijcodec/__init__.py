@@ -80,6 +80,10 @@ ZLIB_INFLATER = _impl.ZLIB_INFLATER
 #: The inflaters the selected implementation can use: name -> version.
 INFLATERS = _impl.INFLATERS
 ZSTD_VERSION = _impl.ZSTD_VERSION
+#: What decodes zstd-stream: "libzstd" (linked into the compiled codec, the
+#: release ZSTD_VERSION names) or "backports.zstd" / "compression.zstd" (that
+#: module's decompressor object); None when zstd-stream is unavailable.
+ZSTD_DECOMPRESSOR = _impl.ZSTD_DECOMPRESSOR
 
 __all__ = [
     "IMPLEMENTATION",
@@ -99,5 +103,6 @@ __all__ = [
     "ZLIB_INFLATER",
     "INFLATERS",
     "ZSTD_VERSION",
+    "ZSTD_DECOMPRESSOR",
     "__version__",
 ]

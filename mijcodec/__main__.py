@@ -7,6 +7,20 @@ import orjson
 import mijcodec
 
 
+def zstd_line() -> str:
+    """"1.5.7 (libzstd linked in the compiled codec)", "1.5.7 (backports.zstd's
+    decompressor; ...)" or "unavailable"."""
+    if mijcodec.ZSTD_DECOMPRESSOR is None:
+        return "unavailable"
+    if mijcodec.ZSTD_DECOMPRESSOR == "libzstd":
+        return f"{mijcodec.ZSTD_VERSION} (libzstd linked in the compiled codec, the release of the fallback's decompressor)"
+    line = f"{mijcodec.ZSTD_VERSION} ({mijcodec.ZSTD_DECOMPRESSOR}'s decompressor"
+    linked = getattr(mijcodec._impl, "_ZSTD_LINKED_VERSION", "")
+    if linked:
+        line += f"; the linked libzstd {linked} is another release, unused"
+    return line + ")"
+
+
 def main() -> int:
     print(f"mijcodec {mijcodec.__version__}")
     print(f"implementation: {mijcodec.IMPLEMENTATION} ({mijcodec._impl.__name__})")
@@ -17,7 +31,7 @@ def main() -> int:
         f"; also available: {'system zlib' if k == 'zlib' else k} {v}" for k, v in mijcodec.INFLATERS.items() if k != mijcodec.ZLIB_INFLATER
     )
     print(f"zlib: {mijcodec.ZLIB_VERSION} ({name}{others})")
-    print(f"zstd: {mijcodec.ZSTD_VERSION or 'unavailable'}")
+    print(f"zstd: {zstd_line()}")
     print(f"orjson: {orjson.__version__}")
     print(f"python: {sys.version.split()[0]} ({sys.implementation.name})")
     return 0

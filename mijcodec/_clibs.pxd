@@ -80,3 +80,53 @@ cdef extern from *:
     int zng_inflateEnd(zng_stream* strm) nogil
     int zng_inflateReset(zng_stream* strm) nogil
     const char* zlibng_version()
+
+
+# libzstd's streaming decompression API, linked when setup.py found zstd.h and
+# libzstd at build time (it then defines MIJ_HAVE_ZSTD). The codec decodes
+# zstd-stream with it only when it is the libzstd release the fallback's
+# decompressor (backports.zstd / compression.zstd) runs, so that both
+# implementations keep agreeing on corrupt input; otherwise, and without it
+# (MIJ_ZSTD is 0 and these are stubs never called), through that decompressor
+# object.
+cdef extern from *:
+    """
+    #ifdef MIJ_HAVE_ZSTD
+    #include <zstd.h>
+    #define MIJ_ZSTD 1
+    #else
+    #define MIJ_ZSTD 0
+    typedef struct mij_zstd_dctx_s ZSTD_DCtx;
+    typedef struct { const void *src; size_t size; size_t pos; } ZSTD_inBuffer;
+    typedef struct { void *dst; size_t size; size_t pos; } ZSTD_outBuffer;
+    typedef enum { ZSTD_reset_session_only = 1 } ZSTD_ResetDirective;
+    static ZSTD_DCtx *ZSTD_createDCtx(void) { return NULL; }
+    static size_t ZSTD_freeDCtx(ZSTD_DCtx *d) { (void)d; return 0; }
+    static size_t ZSTD_DCtx_reset(ZSTD_DCtx *d, ZSTD_ResetDirective r) { (void)d; (void)r; return 0; }
+    static size_t ZSTD_decompressStream(ZSTD_DCtx *d, ZSTD_outBuffer *o, ZSTD_inBuffer *i) { (void)d; (void)o; (void)i; return (size_t)-1; }
+    static unsigned ZSTD_isError(size_t r) { return r > (size_t)-120; }
+    static const char *ZSTD_getErrorName(size_t r) { (void)r; return "libzstd is not linked"; }
+    static unsigned ZSTD_versionNumber(void) { return 0; }
+    #endif
+    """
+    ctypedef struct ZSTD_DCtx:
+        pass
+    ctypedef struct ZSTD_inBuffer:
+        const void* src
+        size_t size
+        size_t pos
+    ctypedef struct ZSTD_outBuffer:
+        void* dst
+        size_t size
+        size_t pos
+    ctypedef enum ZSTD_ResetDirective:
+        ZSTD_reset_session_only
+
+    int MIJ_ZSTD
+    ZSTD_DCtx* ZSTD_createDCtx() nogil
+    size_t ZSTD_freeDCtx(ZSTD_DCtx* dctx) nogil
+    size_t ZSTD_DCtx_reset(ZSTD_DCtx* dctx, ZSTD_ResetDirective reset) nogil
+    size_t ZSTD_decompressStream(ZSTD_DCtx* zds, ZSTD_outBuffer* output, ZSTD_inBuffer* input) nogil
+    unsigned ZSTD_isError(size_t code) nogil
+    const char* ZSTD_getErrorName(size_t code) nogil
+    unsigned ZSTD_versionNumber() nogil

@@ -32,6 +32,7 @@ __all__ = [
     "ZLIB_INFLATER",
     "INFLATERS",
     "ZSTD_VERSION",
+    "ZSTD_DECOMPRESSOR",
 ]
 
 #: Version of the zlib library doing the inflating.
@@ -42,6 +43,9 @@ ZLIB_INFLATER: Final[str]
 INFLATERS: Final[dict[str, str]]
 #: Version of the zstd library doing zstd-stream, or None when unavailable.
 ZSTD_VERSION: Final[Optional[str]]
+#: What decodes zstd-stream: "libzstd" (linked in) or the module whose
+#: decompressor object does ("backports.zstd" / "compression.zstd").
+ZSTD_DECOMPRESSOR: Final[Optional[str]]
 
 _H = TypeVar("_H", bound=Callable[["Packet"], Any])
 

@@ -11,13 +11,17 @@ results, same exceptions), but:
   output buffer that shrinks back after an unusually large payload; the GIL is
   released while inflating large messages;
 * zstd-stream: the frame and block headers of every message are walked in C
-  (a message cut inside a block is a DecompressError, not a silent wait), and
-  the blocks are decoded by the very libzstd decompressor object the fallback
-  uses (backports.zstd / compression.zstd, one streaming context per
-  connection): two libzstd builds of different versions do not agree on
-  which corrupt frames they detect, and the two implementations must; a
-  stream of one open frame (Discord) and of one closed frame per payload
-  (Spacebar) both decode;
+  (a message cut inside a block is a DecompressError, not a silent wait),
+  then the blocks are decoded by libzstd's streaming API called from C (one
+  context per connection, into the same reusable buffer as zlib-stream, the
+  GIL released on large messages) when this build links libzstd and it is
+  the release the fallback's decompressor (backports.zstd /
+  compression.zstd) runs (``ZSTD_DECOMPRESSOR == "libzstd"``); otherwise by
+  that decompressor object itself. Either way both implementations decode
+  with one libzstd release: two releases do not agree on which corrupt
+  frames they detect, and the two implementations must. A stream of one open
+  frame (Discord) and of one closed frame per payload (Spacebar) both
+  decode;
 * the envelope of Discord's canonical ``{"t":..,"s":..,"op":..,"d":..}`` is
   read by a hand-written scanner, and ``d`` is only parsed (by orjson) when
   someone reads it.
@@ -40,6 +44,8 @@ from ._clibs cimport (
     Z_BUF_ERROR, Z_OK, Z_STREAM_END, Z_SYNC_FLUSH, inflate, inflateEnd, inflateInit2,
     inflateReset, uInt, z_stream, zlibVersion,
     MIJ_ZLIBNG, zlibng_version, zng_inflate, zng_inflateEnd, zng_inflateInit2, zng_inflateReset, zng_stream,
+    MIJ_ZSTD, ZSTD_DCtx, ZSTD_DCtx_reset, ZSTD_createDCtx, ZSTD_decompressStream, ZSTD_freeDCtx,
+    ZSTD_getErrorName, ZSTD_inBuffer, ZSTD_isError, ZSTD_outBuffer, ZSTD_reset_session_only, ZSTD_versionNumber,
 )
 
 import orjson
@@ -65,6 +71,7 @@ from ._common import (
     reparse_d,
     str_not_utf8_error,
     zstd_after_frame_end,
+    zstd_decompressor,
 )
 from ._errors import CodecError, DecodeError, DecompressError, EncodeError, PayloadTooLarge
 
@@ -122,6 +129,7 @@ __all__ = [
     "ZLIB_INFLATER",
     "INFLATERS",
     "ZSTD_VERSION",
+    "ZSTD_DECOMPRESSOR",
 ]
 
 #: The zlib libraries this build inflates with: name -> version. "zlib" is
@@ -140,6 +148,16 @@ cdef object _ZstdError = _zstd.ZstdError if _zstd is not None else None
 
 #: Version of the zstd library doing zstd-stream, or None when unavailable.
 ZSTD_VERSION = _zstd.zstd_version if _zstd is not None else None
+#: What decodes zstd-stream: "libzstd" (linked into this build, and the
+#: release ZSTD_VERSION names) or the decompressor object of
+#: "backports.zstd" / "compression.zstd"; None when unavailable.
+ZSTD_DECOMPRESSOR = zstd_decompressor(_zstd, ZSTD_versionNumber() if MIJ_ZSTD else 0)
+# the libzstd this build links ("" for none), used or not: python -m mijcodec tells
+_ZSTD_LINKED_VERSION = (
+    f"{ZSTD_versionNumber() // 10000}.{ZSTD_versionNumber() // 100 % 100}.{ZSTD_versionNumber() % 100}"
+    if MIJ_ZSTD else "")
+cdef bint _ZSTD_NATIVE = ZSTD_DECOMPRESSOR == "libzstd"
+cdef str _ZSTD_ERROR_PREFIX = "corrupt zstd-stream: Unable to decompress Zstandard data: "
 
 # the poison of a Decoder whose __init__ has not run (see __cinit__)
 cdef object _NOT_INITIALISED = RuntimeError(NOT_INITIALISED)
@@ -162,6 +180,7 @@ cdef enum:
     R_NOMEM = 2
     R_STREAM_END = 3
     R_ERROR = 4
+    R_MORE = 5
 
 # The output buffer starts at 64 KiB, grows by doubling, and is given back
 # after any payload that made it larger than 256 KiB (gateway payloads are
@@ -480,6 +499,7 @@ cdef class Decoder:
     # zstd-stream
     cdef object _zd
     cdef object _zd_decompress  # its bound decompress
+    cdef ZSTD_DCtx* _zds  # or libzstd's own context (ZSTD_DECOMPRESSOR == "libzstd")
     cdef bint _zd_ended  # the last message scanned ended a frame (or held a skippable one)
     cdef bint _zd_in_frame
     cdef bint _zd_checksum
@@ -490,6 +510,7 @@ cdef class Decoder:
         self._buf = NULL
         self._cap = 0
         self._len = 0
+        self._zds = NULL
         self._zs_ready = False
         self._ng = False
         self._inflater = None
@@ -545,6 +566,8 @@ cdef class Decoder:
                 zng_inflateEnd(&self._zng)
             else:
                 inflateEnd(&self._zs)
+        if self._zds != NULL:
+            ZSTD_freeDCtx(self._zds)
         free(self._buf)
 
     # -- state ----------------------------------------------------------------
@@ -564,6 +587,13 @@ cdef class Decoder:
             if ret != Z_OK:
                 raise MemoryError("inflateReset failed" if self._zs_ready else "inflateInit2 failed")
             self._zs_ready = True
+        elif self._mode == MODE_ZSTD and _ZSTD_NATIVE:
+            if self._zds == NULL:
+                self._zds = ZSTD_createDCtx()
+                if self._zds == NULL:
+                    raise MemoryError("ZSTD_createDCtx failed")
+            else:
+                ZSTD_DCtx_reset(self._zds, ZSTD_reset_session_only)
         elif self._mode == MODE_ZSTD:
             self._zd = _zstd.ZstdDecompressor()
             self._zd_decompress = self._zd.decompress
@@ -836,6 +866,8 @@ cdef class Decoder:
             return None
         self.bytes_in += n
         self._scan_zstd(p, n)
+        if self._zds != NULL:
+            return self._feed_zstd_native(p, n)
         # The common case, one call and one block of output, inline (this is
         # the hot path); a frame ending inside the message (Spacebar) takes the
         # shared loop of _common.zstd_after_frame_end with what follows.
@@ -866,6 +898,91 @@ cdef class Decoder:
         if not raw:
             return None
         self.bytes_out += len(raw)
+        return raw
+
+    cdef int _zstd_run(self, ZSTD_inBuffer* inb, ZSTD_outBuffer* out, size_t* zret, bint until_full) noexcept nogil:
+        """Decode ``inb`` with libzstd into the buffer (``out`` over it), up to
+        max_payload_size + 1 bytes: the loop of the fallback's decompressor
+        object (backports.zstd's ``decompress``), except that a frame's end
+        does not stop it: what follows goes on in the same context, reset
+        for a new frame, as the fallback goes on with a fresh object. With
+        ``until_full``, R_MORE when the buffer must grow (the caller goes on
+        with the GIL released: a small message can inflate to a large payload)."""
+        cdef size_t ret
+        cdef int grown
+        while True:
+            if out.pos == out.size:
+                if until_full:
+                    return R_MORE
+                self._len = out.pos
+                grown = self._grow()
+                if grown != R_OK:
+                    return grown
+                out.dst = self._buf
+                out.size = self._cap
+            ret = ZSTD_decompressStream(self._zds, out, inb)
+            if ZSTD_isError(ret):
+                zret[0] = ret
+                return R_ERROR
+            if ret == 0:  # a frame ended
+                ZSTD_DCtx_reset(self._zds, ZSTD_reset_session_only)
+                if inb.pos == inb.size:
+                    break
+            elif out.pos < out.size and inb.pos == inb.size:
+                break
+        return R_OK
+
+    cdef object _feed_zstd_native(self, const unsigned char* p, Py_ssize_t n):
+        cdef ZSTD_inBuffer inb
+        cdef ZSTD_outBuffer out
+        cdef size_t zret = 0
+        cdef size_t produced
+        cdef int r
+        cdef PyObject* obj
+        cdef bytes raw
+        inb.src = p
+        inb.size = <size_t>n
+        inb.pos = 0
+        out.pos = 0
+        r = self._grow() if self._cap == 0 else R_OK
+        if r == R_OK:
+            out.dst = self._buf
+            out.size = self._cap
+            if n >= NOGIL_THRESHOLD:
+                with nogil:
+                    r = self._zstd_run(&inb, &out, &zret, False)
+            else:
+                r = self._zstd_run(&inb, &out, &zret, True)
+                if r == R_MORE:  # a payload larger than the buffer: go on without the GIL
+                    with nogil:
+                        r = self._zstd_run(&inb, &out, &zret, False)
+        produced = out.pos
+        if r == R_OK and produced > <size_t>self._max:
+            r = R_TOO_LARGE
+        self._len = 0
+        if r != R_OK:
+            # the stream is lost whatever went wrong: libzstd consumed input
+            if self._cap > INITIAL_BUFFER:
+                self._release_buffer()
+            if r == R_NOMEM:
+                self._poison = DecompressError(OUT_OF_MEMORY)
+                raise MemoryError("out of memory growing the zstd-stream buffer")
+            if r == R_ERROR:
+                raise self._fail(DecompressError(
+                    _ZSTD_ERROR_PREFIX + ZSTD_getErrorName(zret).decode("ascii", "replace")))
+            raise self._fail(PayloadTooLarge(f"payload exceeds max_payload_size={self._max} bytes"))
+        if produced == 0:
+            return None
+        obj = _bytes_or_null(self._buf, <Py_ssize_t>produced)
+        if obj == NULL:  # the payload is consumed: the stream cannot go on
+            PyErr_Clear()
+            self._poison = DecompressError(OUT_OF_MEMORY)
+            raise MemoryError("out of memory copying a zstd-stream payload")
+        raw = <bytes>obj
+        Py_DECREF(raw)
+        self.bytes_out += produced
+        if self._cap > SHRINK_ABOVE:
+            self._release_buffer()
         return raw
 
     cdef _scan_zstd(self, const unsigned char* p, Py_ssize_t n_signed):

@@ -38,6 +38,7 @@ from ._common import (
     reparse_d,
     str_not_utf8_error,
     zstd_after_frame_end,
+    zstd_decompressor,
 )
 from ._errors import CodecError, DecodeError, DecompressError, EncodeError, PayloadTooLarge
 
@@ -66,6 +67,7 @@ __all__ = [
     "ZLIB_INFLATER",
     "INFLATERS",
     "ZSTD_VERSION",
+    "ZSTD_DECOMPRESSOR",
 ]
 
 _zlib_ng = zlib_ng_module()
@@ -84,6 +86,10 @@ ZLIB_INFLATER: str = install_inflater(from_fallback=True)
 ZLIB_VERSION: str = INFLATERS[ZLIB_INFLATER]
 #: Version of the zstd library doing zstd-stream, or None when unavailable.
 ZSTD_VERSION: Optional[str] = _zstd.zstd_version if _zstd is not None else None
+#: What decodes zstd-stream: here always the decompressor object of
+#: "backports.zstd" / "compression.zstd" (None when unavailable). The compiled
+#: codec says "libzstd" when it decodes with its own link of that release.
+ZSTD_DECOMPRESSOR: Optional[str] = zstd_decompressor(_zstd)
 
 _loads = orjson.loads
 _JSONDecodeError = orjson.JSONDecodeError

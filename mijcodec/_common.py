@@ -91,6 +91,22 @@ def install_inflater(compiled_links_zlib_ng: Optional[bool] = None, *, from_fall
     return "zlib" if compiled_links_zlib_ng is False else "zlib-ng"
 
 
+def zstd_decompressor(zstd: Any, linked_version_number: int = 0) -> Optional[str]:
+    """What decodes zstd-stream in an implementation: "libzstd" (the compiled
+    codec's own, linked at build time) when ``linked_version_number`` (its
+    ``ZSTD_versionNumber()``, 0 for none) is the libzstd release that ``zstd``
+    (backports.zstd / compression.zstd, the fallback's decompressor) runs:
+    two releases of libzstd need not agree on which corrupt frames they
+    detect, and the two implementations must. Otherwise that module's
+    decompressor object, by its module name; None without zstd support."""
+    if zstd is None:
+        return None
+    major, minor, patch = tuple(zstd.zstd_version_info)[:3]
+    if linked_version_number and linked_version_number == major * 10000 + minor * 100 + patch:
+        return "libzstd"
+    return str(zstd.__name__)
+
+
 def check_inflater(inflater: Any, available: Any, default: str) -> str:
     """Decoder's ``inflater`` argument: None (this install's default) or the
     name of one of ``available``. ValueError otherwise."""
