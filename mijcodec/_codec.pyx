@@ -139,9 +139,10 @@ INFLATERS = {"zlib": zlibVersion().decode("ascii")}
 if MIJ_ZLIBNG:
     INFLATERS["zlib-ng"] = zlibng_version().decode("ascii")
 #: The inflater a Decoder uses unless told otherwise: zlib-ng when this build
-#: links it and the fallback of this install can use it too (the zlib-ng
-#: package), so both implementations inflate with the same library; else zlib.
-ZLIB_INFLATER = install_inflater(bool(MIJ_ZLIBNG))
+#: links it and the fallback of this install can use the same release (the
+#: zlib-ng package), so both implementations inflate with the same library;
+#: else zlib.
+ZLIB_INFLATER = install_inflater(INFLATERS.get("zlib-ng", ""))
 #: Version of the zlib library doing the inflating (of ZLIB_INFLATER).
 ZLIB_VERSION = INFLATERS[ZLIB_INFLATER]
 cdef object _ZstdError = _zstd.ZstdError if _zstd is not None else None

@@ -62,33 +62,39 @@ def zlib_ng_module() -> Any:
     return zlib_ng
 
 
-def _compiled_links_zlib_ng() -> Optional[bool]:
-    """Whether this install's compiled codec links zlib-ng (None: no compiled codec)."""
+def _compiled_zlib_ng() -> Optional[str]:
+    """The zlib-ng release this install's compiled codec links ("" for none;
+    None: no compiled codec)."""
     import importlib
 
     try:  # by name: a static import here would be a cycle for type checkers
         _codec = importlib.import_module(__name__.rsplit(".", 1)[0] + "._codec")
     except Exception:  # no build, or a broken one: the fallback decides alone
         return None
-    return "zlib-ng" in _codec.INFLATERS
+    return str(_codec.INFLATERS.get("zlib-ng", ""))
 
 
-def install_inflater(compiled_links_zlib_ng: Optional[bool] = None, *, from_fallback: bool = False) -> str:
+def install_inflater(compiled_zlib_ng: Optional[str] = None, *, from_fallback: bool = False) -> str:
     """The inflater both implementations of this install use by default.
 
     "zlib-ng" when the fallback can inflate with it (the zlib-ng package is
-    installed) and the compiled codec, if there is one, links it; otherwise
-    "zlib" (the system zlib, which CPython's zlib module and the compiled
-    codec share). One rule for both, so that the two implementations of one
-    install inflate with the same library and so agree on corrupt input. The
-    compiled codec passes what it links; the fallback asks for it
-    (``from_fallback``), importing the compiled codec if it is there.
+    installed) and the compiled codec, if there is one, links that very
+    zlib-ng release (``compiled_zlib_ng``: the version it links, "" for none,
+    None for no compiled codec); otherwise "zlib" (the system zlib, which
+    CPython's zlib module and the compiled codec share). One rule for both,
+    so that the two implementations of one install inflate with the same
+    library release and so agree on corrupt input (as zstd_decompressor does
+    for libzstd). The compiled codec passes what it links; the fallback asks
+    for it (``from_fallback``), importing the compiled codec if it is there.
     """
-    if zlib_ng_module() is None:
+    package = zlib_ng_module()
+    if package is None:
         return "zlib"
     if from_fallback:
-        compiled_links_zlib_ng = _compiled_links_zlib_ng()
-    return "zlib" if compiled_links_zlib_ng is False else "zlib-ng"
+        compiled_zlib_ng = _compiled_zlib_ng()
+    if compiled_zlib_ng is None:
+        return "zlib-ng"
+    return "zlib-ng" if compiled_zlib_ng == package.ZLIBNG_RUNTIME_VERSION else "zlib"
 
 
 def zstd_decompressor(zstd: Any, linked_version_number: int = 0) -> Optional[str]:

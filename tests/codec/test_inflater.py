@@ -37,7 +37,7 @@ def test_default_inflater_is_the_install_rule(codec):
         assert ("zlib-ng" in codec.INFLATERS) == (zlib_ng_module() is not None)
         assert codec.ZLIB_INFLATER == install_inflater(from_fallback=True)
     else:
-        assert codec.ZLIB_INFLATER == install_inflater("zlib-ng" in codec.INFLATERS)
+        assert codec.ZLIB_INFLATER == install_inflater(codec.INFLATERS.get("zlib-ng", ""))
     if zlib_ng_module() is None:  # the fallback could not follow zlib-ng
         assert codec.ZLIB_INFLATER == "zlib"
     if "zlib-ng" in codec.INFLATERS:
@@ -53,11 +53,17 @@ def test_both_implementations_default_to_the_same_inflater(both):
 
 
 def test_install_rule():
-    if zlib_ng_module() is None:
-        assert install_inflater(True) == install_inflater(None) == install_inflater(False) == "zlib"
-    else:
-        assert install_inflater(True) == install_inflater(None) == "zlib-ng"
-        assert install_inflater(False) == "zlib"  # a compiled codec without zlib-ng: both use zlib
+    package = zlib_ng_module()
+    if package is None:
+        for compiled in (None, "", "2.3.3"):
+            assert install_inflater(compiled) == "zlib"
+        return
+    same = package.ZLIBNG_RUNTIME_VERSION
+    assert install_inflater(None) == "zlib-ng"  # no compiled codec: the fallback alone
+    assert install_inflater(same) == "zlib-ng"  # both inflate with this release
+    assert install_inflater("") == "zlib"  # a compiled codec without zlib-ng: both use zlib
+    other = "1.0.0" if same != "1.0.0" else "1.0.1"
+    assert install_inflater(other) == "zlib"  # another zlib-ng release: both use zlib
 
 
 def test_inflater_argument(codec):
