@@ -158,38 +158,37 @@ class BuildExtOrFallBack(build_ext):
                 return exc
         return None
 
+    def _link_optional(self, ext, setting, variable, name, probe, library, macro, linked, missing):
+        """Link ``library`` too when ``probe`` builds against it (``setting``:
+        the value of ``variable``, "auto", "1" or "0"), defining ``macro``;
+        say which way it went. "1" makes a missing library an error."""
+        if setting in ("0", "no", "off", "false"):
+            return
+        found = self._probe(ext, name + "_probe", probe, library)
+        if found is None:
+            ext.define_macros.append((macro, "1"))
+            ext.libraries.append(library)
+            sys.stderr.write(f"mijcodec: linking {name} (lib{library}): {linked}\n")
+        elif setting in ("1", "yes", "on", "true"):
+            raise RuntimeError(f"{variable}=1 but {name} (lib{library}) was not found: {found}")
+        else:
+            sys.stderr.write(f"mijcodec: {name} headers/library not found: {missing}\n")
+
     def _configure_zlib_ng(self, ext):
         """Link zlib-ng's native API as well when it is there (see MIJCODEC_ZLIBNG):
-        the codec then inflates with zlib-ng by default (mijcodec.ZLIB_INFLATER)."""
-        if ZLIBNG in ("0", "no", "off", "false"):
-            return
-        found = self._probe(ext, "zlibng_probe", ZLIBNG_PROBE, ZLIBNG_LIBRARY)
-        if found is None:
-            ext.define_macros.append(("MIJ_HAVE_ZLIBNG", "1"))
-            ext.libraries.append(ZLIBNG_LIBRARY)
-            sys.stderr.write("mijcodec: linking zlib-ng (zlib-ng.h, lib%s): zlib-stream inflates with zlib-ng\n" % ZLIBNG_LIBRARY)
-        elif ZLIBNG in ("1", "yes", "on", "true"):
-            raise RuntimeError(f"MIJCODEC_ZLIBNG=1 but zlib-ng (zlib-ng.h, lib{ZLIBNG_LIBRARY}) was not found: {found}")
-        else:
-            sys.stderr.write("mijcodec: zlib-ng headers/library not found: the compiled codec inflates with the system zlib\n")
+        the codec then inflates with zlib-ng by default when it is the zlib-ng
+        package's release (mijcodec.ZLIB_INFLATER)."""
+        self._link_optional(ext, ZLIBNG, "MIJCODEC_ZLIBNG", "zlib-ng", ZLIBNG_PROBE, ZLIBNG_LIBRARY, "MIJ_HAVE_ZLIBNG",
+                            "zlib-stream inflates with zlib-ng when it is the zlib-ng package's release",
+                            "the compiled codec inflates with the system zlib")
 
     def _configure_zstd(self, ext):
         """Link libzstd as well when it is there (see MIJCODEC_ZSTD): the codec
         then decodes zstd-stream with it whenever it is the release the
         fallback's decompressor runs (mijcodec.ZSTD_DECOMPRESSOR says)."""
-        if ZSTD in ("0", "no", "off", "false"):
-            return
-        found = self._probe(ext, "zstd_probe", ZSTD_PROBE, ZSTD_LIBRARY)
-        if found is None:
-            ext.define_macros.append(("MIJ_HAVE_ZSTD", "1"))
-            ext.libraries.append(ZSTD_LIBRARY)
-            sys.stderr.write("mijcodec: linking libzstd (zstd.h, lib%s): zstd-stream decodes with it when it is "
-                             "backports.zstd's / compression.zstd's release\n" % ZSTD_LIBRARY)
-        elif ZSTD in ("1", "yes", "on", "true"):
-            raise RuntimeError(f"MIJCODEC_ZSTD=1 but libzstd (zstd.h, lib{ZSTD_LIBRARY}) was not found: {found}")
-        else:
-            sys.stderr.write("mijcodec: zstd.h/libzstd not found: zstd-stream goes through backports.zstd / "
-                             "compression.zstd's decompressor\n")
+        self._link_optional(ext, ZSTD, "MIJCODEC_ZSTD", "libzstd", ZSTD_PROBE, ZSTD_LIBRARY, "MIJ_HAVE_ZSTD",
+                            "zstd-stream decodes with it when it is backports.zstd's / compression.zstd's release",
+                            "zstd-stream goes through backports.zstd / compression.zstd's decompressor")
 
     def _fall_back(self, exc):
         if REQUIRE_EXTENSIONS:

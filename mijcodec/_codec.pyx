@@ -784,12 +784,10 @@ cdef class Decoder:
         return _inflate_into(self, &self._zs, src, n, zret)
 
     cdef object _feed_zlib(self, const unsigned char* p, Py_ssize_t n):
-        cdef PyObject* obj
         cdef Py_ssize_t off = 0, i
         cdef unsigned int cmf, flg
-        cdef size_t before
+        cdef size_t before, n_out
         cdef int r, zret = 0
-        cdef bytes raw
         if n == 0:
             return None
         self.bytes_in += n
@@ -816,22 +814,14 @@ cdef class Decoder:
             self._zs.avail_in = 0
             self._zng.avail_in = 0
             if r != R_OK:
-                # the stream is lost whatever went wrong: zlib consumed input
-                self._len = 0
-                if self._cap > INITIAL_BUFFER:
-                    self._release_buffer()
-                if r == R_NOMEM:
-                    self._poison = DecompressError(OUT_OF_MEMORY)
-                    raise MemoryError("out of memory growing the zlib-stream buffer")
+                self._stream_lost(r, "zlib-stream")
                 if r == R_ERROR:
                     zmsg = self._zng.msg if self._ng else self._zs.msg
                     msg = zmsg.decode("utf-8", "replace") if zmsg != NULL else "invalid input data"
                     raise self._fail(DecompressError(
                         f"corrupt zlib-stream: Error {zret} while decompressing data: {msg}"))
-                if r == R_STREAM_END:
-                    raise self._fail(DecompressError(
-                        "zlib-stream ended its deflate stream; a gateway stream never ends"))
-                raise self._fail(PayloadTooLarge(f"payload exceeds max_payload_size={self._max} bytes"))
+                raise self._fail(DecompressError(
+                    "zlib-stream ended its deflate stream; a gateway stream never ends"))
             self.bytes_out += self._len - before
         # the last four bytes seen, across messages
         if n >= 4:
@@ -850,17 +840,9 @@ cdef class Decoder:
         if self._tail_len != 4 or memcmp(self._tail, b"\x00\x00\xff\xff", 4) != 0:
             return None
         self._tail_len = 0
-        obj = _bytes_or_null(self._buf, self._len)
+        n_out = self._len
         self._len = 0
-        if obj == NULL:  # the payload is consumed: the stream cannot go on
-            PyErr_Clear()
-            self._poison = DecompressError(OUT_OF_MEMORY)
-            raise MemoryError("out of memory copying a zlib-stream payload")
-        raw = <bytes>obj
-        Py_DECREF(raw)
-        if self._cap > SHRINK_ABOVE:
-            self._release_buffer()
-        return raw
+        return self._buffered_payload(n_out, "zlib-stream")
 
     cdef object _feed_zstd(self, object data, const unsigned char* p, Py_ssize_t n):
         if n == 0:
@@ -939,7 +921,6 @@ cdef class Decoder:
         cdef size_t zret = 0
         cdef size_t produced
         cdef int r
-        cdef PyObject* obj
         cdef bytes raw
         inb.src = p
         inb.size = <size_t>n
@@ -962,26 +943,44 @@ cdef class Decoder:
             r = R_TOO_LARGE
         self._len = 0
         if r != R_OK:
-            # the stream is lost whatever went wrong: libzstd consumed input
-            if self._cap > INITIAL_BUFFER:
-                self._release_buffer()
-            if r == R_NOMEM:
-                self._poison = DecompressError(OUT_OF_MEMORY)
-                raise MemoryError("out of memory growing the zstd-stream buffer")
-            if r == R_ERROR:
-                raise self._fail(DecompressError(
-                    _ZSTD_ERROR_PREFIX + ZSTD_getErrorName(zret).decode("ascii", "replace")))
-            raise self._fail(PayloadTooLarge(f"payload exceeds max_payload_size={self._max} bytes"))
+            self._stream_lost(r, "zstd-stream")  # raises but for R_ERROR
+            raise self._fail(DecompressError(
+                _ZSTD_ERROR_PREFIX + ZSTD_getErrorName(zret).decode("ascii", "replace")))
         if produced == 0:
             return None
-        obj = _bytes_or_null(self._buf, <Py_ssize_t>produced)
-        if obj == NULL:  # the payload is consumed: the stream cannot go on
+        raw = self._buffered_payload(produced, "zstd-stream")
+        self.bytes_out += produced
+        return raw
+
+    cdef int _stream_lost(self, int r, str stream) except -1:
+        """What every failed inflate or decode shares: the stream is lost
+        whatever went wrong (the library consumed input), so the buffer is
+        emptied and given back if it grew; out of memory poisons and raises
+        MemoryError, a payload past the limit poisons and raises
+        PayloadTooLarge. Other failures return, for the caller to raise its
+        library's own error."""
+        self._len = 0
+        if self._cap > INITIAL_BUFFER:
+            self._release_buffer()
+        if r == R_NOMEM:
+            self._poison = DecompressError(OUT_OF_MEMORY)
+            raise MemoryError(f"out of memory growing the {stream} buffer")
+        if r == R_TOO_LARGE:
+            raise self._fail(PayloadTooLarge(f"payload exceeds max_payload_size={self._max} bytes"))
+        return 0
+
+    cdef bytes _buffered_payload(self, size_t n, str stream):
+        """The first ``n`` bytes of the buffer as the payload's bytes; the
+        buffer is given back after a payload that grew it past 256 KiB. Out of
+        memory poisons (the payload is consumed: the stream cannot go on)."""
+        cdef PyObject* obj = _bytes_or_null(self._buf, <Py_ssize_t>n)
+        cdef bytes raw
+        if obj == NULL:
             PyErr_Clear()
             self._poison = DecompressError(OUT_OF_MEMORY)
-            raise MemoryError("out of memory copying a zstd-stream payload")
+            raise MemoryError(f"out of memory copying a {stream} payload")
         raw = <bytes>obj
         Py_DECREF(raw)
-        self.bytes_out += produced
         if self._cap > SHRINK_ABOVE:
             self._release_buffer()
         return raw

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
 import pathlib
+import subprocess
+import sys
 import zlib
 
 DATA = pathlib.Path(__file__).parent / "data"
@@ -47,3 +50,15 @@ def real_payloads() -> list[bytes]:
             if isinstance(item, dict) and "op" in item:
                 out.append(json.dumps(item, separators=(",", ":"), ensure_ascii=False).encode())
     return out
+
+
+def python_m_mijcodec_line(prefix: str) -> str:
+    """The line of ``python -m mijcodec`` that starts with ``prefix``, run in a
+    fresh interpreter on the mijcodec this test imports."""
+    import mijcodec
+
+    env = dict(os.environ)
+    root = os.path.dirname(os.path.dirname(os.path.abspath(mijcodec.__file__)))
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (root, env.get("PYTHONPATH", "")) if p)
+    out = subprocess.run([sys.executable, "-m", "mijcodec"], capture_output=True, text=True, env=env, timeout=120).stdout
+    return next(x for x in out.splitlines() if x.startswith(prefix))

@@ -4,15 +4,12 @@ on both implementations through the ``codec`` fixture."""
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 import zlib
 
 import pytest
 
 from mijcodec._common import INFLATER_NAMES, install_inflater, zlib_ng_module
-from tests._helpers import REALDATA, zlib_stream
+from tests._helpers import REALDATA, python_m_mijcodec_line, zlib_stream
 
 HELLO = b'{"t":null,"s":null,"op":10,"d":{"heartbeat_interval":41250}}'
 BIG = b'{"t":"GUILD_CREATE","s":1,"op":0,"d":{"members":[%s]}}' % b",".join(
@@ -166,10 +163,6 @@ def test_implementations_agree_per_inflater(both, case):
 def test_python_m_mijcodec_names_the_inflater():
     import mijcodec
 
-    env = dict(os.environ)
-    root = os.path.dirname(os.path.dirname(os.path.abspath(mijcodec.__file__)))
-    env["PYTHONPATH"] = os.pathsep.join(p for p in (root, env.get("PYTHONPATH", "")) if p)
-    out = subprocess.run([sys.executable, "-m", "mijcodec"], capture_output=True, text=True, env=env, timeout=120).stdout
-    line = next(x for x in out.splitlines() if x.startswith("zlib: "))
+    line = python_m_mijcodec_line("zlib: ")
     name = "system zlib" if mijcodec.ZLIB_INFLATER == "zlib" else mijcodec.ZLIB_INFLATER
     assert line.startswith(f"zlib: {mijcodec.ZLIB_VERSION} ({name}")

@@ -7,14 +7,12 @@ corrupt input and on Spacebar's closed frames."""
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 from types import SimpleNamespace
 
 import pytest
 
 from mijcodec._common import zstd_decompressor
-from tests._helpers import zstd_closed_frames, zstd_module, zstd_open_frame
+from tests._helpers import python_m_mijcodec_line, zstd_closed_frames, zstd_module, zstd_open_frame
 
 HELLO = b'{"t":null,"s":null,"op":10,"d":{"heartbeat_interval":41250}}'
 MESSAGE = b'{"t":"MESSAGE_CREATE","s":2,"op":0,"d":{"content":"%s","id":"1"}}' % (b"hello " * 40)
@@ -63,11 +61,7 @@ def test_linked_libzstd_required_where_ci_says(codec):
 def test_python_m_mijcodec_names_the_decompressor():
     import mijcodec
 
-    env = dict(os.environ)
-    root = os.path.dirname(os.path.dirname(os.path.abspath(mijcodec.__file__)))
-    env["PYTHONPATH"] = os.pathsep.join(p for p in (root, env.get("PYTHONPATH", "")) if p)
-    out = subprocess.run([sys.executable, "-m", "mijcodec"], capture_output=True, text=True, env=env, timeout=120).stdout
-    line = next(x for x in out.splitlines() if x.startswith("zstd: "))
+    line = python_m_mijcodec_line("zstd: ")
     if mijcodec.ZSTD_DECOMPRESSOR == "libzstd":
         assert line.startswith(f"zstd: {mijcodec.ZSTD_VERSION} (libzstd linked in the compiled codec")
     else:
