@@ -3,6 +3,7 @@ discord.py's heartbeat thread) keep running."""
 
 from __future__ import annotations
 
+import sys
 import threading
 import time
 
@@ -13,35 +14,48 @@ from tests._helpers import zlib_stream, zstd_open_frame
 
 def _spin_while(fn):
     """Run fn() while another thread spins, noting the time of each turn; return
-    fn's result and how many turns fell in the middle half of fn's run. Only
-    turns there count: a thread can also run just before fn enters C code or
-    just after it returns (the interpreter hands the GIL over at those
-    points), but in the middle of a long C call only if the call released
-    the GIL."""
+    fn's result and how many turns fell between fn's start and end.
+
+    The switch interval is made far longer than the test, so the interpreter
+    never takes the GIL from this thread to hand it over; the spinner gives it
+    back on every turn (``sleep(0)``). So the spinner can only take a turn
+    while fn() runs if fn() itself released the GIL (waiting on C code):
+    with the GIL held from start to end it takes none."""
     turns: list[float] = []
     stop = threading.Event()
     started = threading.Event()
     clock = time.perf_counter
 
     def spin():
-        note = turns.append
+        note, pause = turns.append, time.sleep
         started.set()
         while not stop.is_set():
             note(clock())
+            pause(0)
 
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(30.0)
     thread = threading.Thread(target=spin)
-    thread.start()
-    started.wait()
     try:
+        thread.start()
+        started.wait()
         t0 = clock()
         result = fn()
         t1 = clock()
     finally:
         stop.set()
         thread.join()
-    assert t1 - t0 > 0.02, "the call was too short to tell"
-    lo, hi = t0 + (t1 - t0) / 4, t1 - (t1 - t0) / 4
-    return result, sum(1 for t in turns if lo <= t <= hi)
+        sys.setswitchinterval(interval)
+    return result, sum(1 for t in turns if t0 <= t <= t1)
+
+
+def test_the_probe_sees_a_held_gil():
+    """The control: C code that holds the GIL (sum over a range, ~0.1 s) lets
+    the spinner take no turn; one that releases it (a blocking sleep) lets it."""
+    total, during = _spin_while(lambda: sum(range(3_000_000)))
+    assert total == 3_000_000 * 2_999_999 // 2 and during == 0
+    _, during = _spin_while(lambda: time.sleep(0.05))
+    assert during > 100
 
 
 @pytest.mark.parametrize("mode", ["zlib-stream", "zstd-stream"])
@@ -53,8 +67,7 @@ def test_other_threads_run_while_a_big_message_inflates(codec, mode):
     big = b'{"op":0,"d":"' + bytes(range(48, 58)) * (6 * 1024 * 1024) + b'"}'
     message = (zlib_stream if mode == "zlib-stream" else zstd_open_frame)([big])[0]
     dec = codec.Decoder(mode, max_payload_size=len(big))
-    # feed_raw: the decompression alone (feed() would go on to read this
-    # payload's envelope in Python code, where threads take turns anyway)
+    # feed_raw: the decompression and the payload's bytes, no envelope read
     raw, during = _spin_while(lambda: dec.feed_raw(message))
     assert raw == big
     assert during > 100, "another thread could not run while the message was inflating"
