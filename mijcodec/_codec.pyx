@@ -897,7 +897,6 @@ cdef class Decoder:
             if out.pos == out.size:
                 if until_full:
                     return R_MORE
-                self._len = out.pos
                 grown = self._grow()
                 if grown != R_OK:
                     return grown
@@ -941,7 +940,6 @@ cdef class Decoder:
         produced = out.pos
         if r == R_OK and produced > <size_t>self._max:
             r = R_TOO_LARGE
-        self._len = 0
         if r != R_OK:
             self._stream_lost(r, "zstd-stream")  # raises but for R_ERROR
             raise self._fail(DecompressError(

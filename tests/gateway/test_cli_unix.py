@@ -48,10 +48,10 @@ async def _read_lines(proc: asyncio.subprocess.Process, n: int, timeout: float =
 
 
 def _heartbeats_went_on(sim: GatewaySimulator, t0: float, t1: float) -> int:
-    bound = 2 * sim.heartbeat_interval + 0.4
     """Between t0 and t1 every connection that was open long enough heartbeated without a gap
     longer than two intervals plus 0.4 s (slack for a loaded machine) and none was closed as a
     zombie: the loop was never blocked."""
+    bound = 2 * sim.heartbeat_interval + 0.4
     checked = 0
     for conn in sim.connections:
         start, end = max(t0, conn.opened_at), min(t1, conn.closed_at or t1)
