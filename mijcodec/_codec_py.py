@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import re
 import zlib
+from operator import attrgetter as _attrgetter
 from typing import Any, Callable, Optional, Union
 
 import orjson
@@ -92,6 +93,7 @@ ZSTD_VERSION: Optional[str] = _zstd.zstd_version if _zstd is not None else None
 ZSTD_DECOMPRESSOR: Optional[str] = zstd_decompressor(_zstd)
 
 _loads = orjson.loads
+_from_bytes = int.from_bytes
 _JSONDecodeError = orjson.JSONDecodeError
 
 # Discord's canonical envelope prefix: {"t":<null|"NAME">,"s":<null|int>,"op":<int>,"d":
@@ -111,6 +113,7 @@ _NOT_INITIALISED = RuntimeError(NOT_INITIALISED)
 _NOT_MADE_BY_A_DECODER = "this Packet was not made by Decoder.feed() and has no payload"
 
 Handler = Callable[["Packet"], Any]
+_new_packet = object.__new__
 
 
 class Packet:
@@ -132,9 +135,13 @@ class Packet:
     def __reduce_ex__(self, protocol: Any) -> Any:
         raise TypeError("cannot pickle 'Packet' object")
 
-    # A Packet made by Packet.__new__ (not by a Decoder) has no slot set; it
-    # reads like the compiled one's: None fields, d and raw_d refused. (No
-    # __getattr__ for that: it would cost every attribute read of every packet.)
+    def __new__(cls, *args: Any, **kwargs: Any) -> "Packet":
+        # What Packet.__new__ alone makes reads like the compiled one's (its
+        # __cinit__ state): None fields; d and raw_d refused (no _d_start).
+        # Decoders make packets with object.__new__ and set every slot.
+        self = _new_packet(cls)
+        self._op = self._s = self._t = self._raw = None
+        return self
 
     _op: Any
     _s: Optional[int]
@@ -143,33 +150,12 @@ class Packet:
     _d: Any
     _d_start: int
 
-    @property
-    def op(self) -> Union[Opcode, int]:
-        try:
-            return self._op
-        except AttributeError:  # Packet.__new__
-            return None  # type: ignore[return-value]
-
-    @property
-    def s(self) -> Optional[int]:
-        try:
-            return self._s
-        except AttributeError:
-            return None
-
-    @property
-    def t(self) -> Optional[str]:
-        try:
-            return self._t
-        except AttributeError:
-            return None
-
-    @property
-    def raw(self) -> bytes:
-        try:
-            return self._raw
-        except AttributeError:
-            return None  # type: ignore[return-value]
+    # Read-only like the compiled one's, through C getters: a property whose
+    # fget is a Python function costs a frame per read, about twice as much.
+    op = property(_attrgetter("_op"), doc="The opcode: an Opcode member, or the int of an unknown one.")
+    s = property(_attrgetter("_s"), doc="The dispatch sequence number, or None.")
+    t = property(_attrgetter("_t"), doc="The dispatch event name, or None.")
+    raw = property(_attrgetter("_raw"), doc="The whole decompressed payload (bytes).")
 
     @property
     def d(self) -> Any:
@@ -241,7 +227,6 @@ def _make_packet(raw: bytes) -> Packet:
     return pkt
 
 
-_new_packet = object.__new__
 _ACK = b'{"t":null,"s":null,"op":11,"d":null}'
 _HEARTBEAT_ACK = OPCODES[11]
 _ACK_D_PARSED = -(len(_ACK) - 5)  # d starts at len - 5 ("null}") and is parsed
@@ -311,6 +296,8 @@ class Decoder:
         self._inflater = inflater
         self._zmod = _ZLIB_MODULES[inflater]
         self._compress = compress
+        # the function that takes one message of this mode (no mode test per message)
+        self._feed_one = _FEEDERS[compress]
         self._max = limit
         self._max_plus_one = limit + 1
         self._seq: Optional[int] = None
@@ -427,18 +414,10 @@ class Decoder:
             self._raise_poisoned()
         self._busy = True
         try:
-            compress = self._compress
             try:
-                if compress == "zlib-stream":
-                    raw = self._feed_zlib(data)
-                elif compress == "zstd-stream":
-                    raw = self._feed_zstd(data)
-                else:
-                    raw = self._feed_plain(data)
+                raw = self._feed_one(self, data)
             except MemoryError:
-                if compress is not None:  # part of the stream is consumed: it is lost
-                    self._poison = DecompressError(OUT_OF_MEMORY)
-                    self._buf = bytearray()
+                self._lost_to_memory()
                 raise
             if raw is None:
                 return None
@@ -467,24 +446,21 @@ class Decoder:
             self._raise_poisoned()
         self._busy = True
         try:
-            compress = self._compress
             try:
-                if compress == "zlib-stream":
-                    raw = self._feed_zlib(data)
-                elif compress == "zstd-stream":
-                    raw = self._feed_zstd(data)
-                else:
-                    raw = self._feed_plain(data)
+                raw = self._feed_one(self, data)
             except MemoryError:
-                if compress is not None:  # part of the stream is consumed: it is lost
-                    self._poison = DecompressError(OUT_OF_MEMORY)
-                    self._buf = bytearray()
+                self._lost_to_memory()
                 raise
             if raw is not None:
                 self._payloads += 1
             return raw
         finally:
             self._busy = False
+
+    def _lost_to_memory(self) -> None:
+        if self._compress is not None:  # part of the stream is consumed: it is lost
+            self._poison = DecompressError(OUT_OF_MEMORY)
+            self._buf = bytearray()
 
     def _raise_poisoned(self) -> None:
         if self._poison is _NOT_INITIALISED:
@@ -523,9 +499,7 @@ class Decoder:
         if not n:
             return None
         self._bytes_in += n
-        body = data
-        if self._need_header:
-            body = self._consume_header(data)
+        body = self._consume_header(data) if self._need_header else data
         buf = self._buf
         out = b""
         if body:
@@ -586,7 +560,7 @@ class Decoder:
         self._bytes_in += n
         # Discord's message, one whole compressed (or raw) block inside the open
         # frame, is checked inline; anything else takes the full walk.
-        if not (self._zs_in_frame and n >= 3 and not data[0] & 3 and (data[0] | data[1] << 8 | data[2] << 16) >> 3 == n - 3):
+        if not (self._zs_in_frame and n >= 3 and not (h := _from_bytes(data[:3], "little")) & 3 and h >> 3 == n - 3):
             self._scan_zstd(data, n)
         # The common case, one call and one block of output, inline; a frame
         # ending inside the message (Spacebar) takes the shared loop of
@@ -670,3 +644,10 @@ class Decoder:
                     in_frame = False
         self._zs_in_frame = in_frame
         self._zs_checksum = checksum
+
+
+_FEEDERS: dict[Optional[str], Callable[[Decoder, Any], Optional[bytes]]] = {
+    "zlib-stream": Decoder._feed_zlib,
+    "zstd-stream": Decoder._feed_zstd,
+    None: Decoder._feed_plain,
+}
