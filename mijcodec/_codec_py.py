@@ -140,7 +140,7 @@ class Packet:
         # __cinit__ state): None fields; d and raw_d refused (no _d_start).
         # Decoders make packets with object.__new__ and set every slot.
         self = _new_packet(cls)
-        self._op = self._s = self._t = self._raw = None
+        self._op = self._s = self._t = self._raw = None  # type: ignore[assignment]
         return self
 
     _op: Any
