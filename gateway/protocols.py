@@ -41,7 +41,7 @@ and ``gateway.stores.MemorySessionStore`` / ``FileSessionStore``):
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Awaitable, Callable, Mapping, Optional, Protocol, runtime_checkable
+from typing import Any, Awaitable, Callable, Iterable, Mapping, Optional, Protocol, runtime_checkable
 
 __all__ = [
     "SessionState", "DispatchRecord", "IdentifyQueue", "SessionStore", "ShardLeases",
@@ -149,6 +149,19 @@ class ShardLeases(Protocol):
         ...
 
     async def release(self, shard_id: int) -> None:
+        ...
+
+    def held(self) -> "set[int]":
+        """The shard ids this process holds a lease on, as far as it knows (no round trip)."""
+        ...
+
+    def token(self, shard_id: int) -> "str | None":
+        """This process's token for the lease it holds on ``shard_id`` (None: not held); the
+        fencing token a sink compares with the lease when it writes."""
+        ...
+
+    async def owners(self, shard_ids: "Iterable[int]") -> "dict[int, str | None]":
+        """The current lease token of each shard (None: free), whoever holds it."""
         ...
 
 

@@ -295,6 +295,7 @@ def _url_wrapper(attr: Any, compress: str) -> Any:
         inner = _url_wrapper(attr.__func__, compress)
         return staticmethod(inner)
     func = attr
+    wrapper: Any  # a function either way; Any lets it carry the two marks below
     if inspect.iscoroutinefunction(func):
 
         async def wrapper(*args: Any, **kwargs: Any) -> Any:
@@ -305,8 +306,8 @@ def _url_wrapper(attr: Any, compress: str) -> Any:
         def wrapper(*args: Any, **kwargs: Any) -> Any:
             return _url_asking(func(*args, **kwargs), compress)
 
-    wrapper.__wrapped__ = func  # type: ignore[attr-defined]
-    wrapper._mijcodec = True  # type: ignore[attr-defined]
+    wrapper.__wrapped__ = func
+    wrapper._mijcodec = True
     wrapper.__name__ = getattr(func, "__name__", "wrapper")
     return wrapper
 

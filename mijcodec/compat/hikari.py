@@ -56,7 +56,7 @@ retrieved"). The shard itself identifies again and works.
 from __future__ import annotations
 
 import threading
-from typing import Any, Dict, Optional, Tuple
+from typing import TYPE_CHECKING, Any, Dict, Optional, Tuple
 
 from mijcodec import CodecError, DecodeError, Decoder
 
@@ -130,7 +130,17 @@ def _build_classes(errors: Any, shard_impl: Any, data_binding: Any, ux: Any) -> 
         # Mixed in before hikari's own class; hikari's __slots__ already has
         # "_inflator", which holds the Decoder here; the classes made below
         # add "_mijcodec_feed" (its feed_raw, bound once).
-        __slots__ = ()
+        if TYPE_CHECKING:  # what the mixin reads of hikari's _GatewayTransport
+            _inflator: Any
+            _mijcodec_feed: Any
+            _ws: Any
+            _logger: Any
+            _log_filterer: Any
+            _loads: Any
+
+            def _handle_other_message(self, message: Any) -> Any: ...
+        else:
+            __slots__ = ()
         _mijcodec_compress = ""
 
         def __init__(self, *args: Any, **kwargs: Any) -> None:
@@ -288,7 +298,7 @@ def install(*, compress: Optional[str] = None) -> Optional[str]:
         version, shard_api, shard_impl = _check_library()
         own = _own_choice(shard_api, shard_impl)
         target = compress or own
-        for needed in {target, "zlib-stream"} - {None}:
+        for needed in {"zlib-stream"} | ({target} if target is not None else set()):
             _check_decoder_supports(needed)  # zstd is only required when it will be used
         zstd_ok = True
         try:
