@@ -48,6 +48,19 @@ def test_python_m_mijcodec_reports_everything():
     assert f"zstd: {mijcodec.ZSTD_VERSION}" in out
 
 
+@pytest.mark.skipif(sys.platform == "win32", reason="a pipe whose reader is gone raises EPIPE on POSIX only")
+def test_python_m_mijcodec_into_a_closed_pipe():
+    """``python -m mijcodec | head -n 0``: exit 141 like ``gateway run``, no traceback."""
+    r, w = os.pipe()
+    os.close(r)  # the reader is gone before the first write
+    try:
+        proc = subprocess.run([sys.executable, "-m", "mijcodec"], stdout=w, stderr=subprocess.PIPE, timeout=120)
+    finally:
+        os.close(w)
+    assert proc.returncode == 141
+    assert proc.stderr == b""
+
+
 def test_both_modules_importable_side_by_side(c_extensions_wanted):
     import mijcodec._codec_py as fallback
 
