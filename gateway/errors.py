@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 __all__ = ["GatewayError", "GatewayClosedFatal", "GatewayAuthError", "GatewayProtocolError",
-           "RequestRateLimited"]
+           "RequestRateLimited", "SubscriptionOverflow"]
 
 
 class GatewayError(Exception):
@@ -40,3 +40,17 @@ class RequestRateLimited(GatewayError):
         self.retry_after = retry_after
         self.meta = meta or {}
         super().__init__(f"op {opcode} rate limited by the gateway; retry after {retry_after:.3f}s")
+
+
+class SubscriptionOverflow(GatewayError):
+    """An ``events()`` iterator fell ``max_pending`` events behind.  It stopped taking events
+    then; it still yields every event it had taken, and raises this after the last of them.
+    ``last`` is that last event (None if it took none): the events after it did not reach this
+    iterator (handlers, sinks and other iterators are not affected)."""
+
+    def __init__(self, max_pending: int, last: object = None) -> None:
+        self.max_pending = max_pending
+        self.last = last
+        where = f" after {last!r}" if last is not None else ""
+        super().__init__(f"events() iterator fell {max_pending} events behind and stopped "
+                         f"taking events{where}; read faster, or raise max_pending")

@@ -11,11 +11,12 @@ from typing import Any, Callable, Iterable
 
 import aiohttp
 
-from .errors import GatewayError
+from .errors import GatewayError, SubscriptionOverflow
 from .protocols import EventSink, IdentifyQueue, SessionState, SessionStore
 from .ratelimit import IdentifyLimiter
 from .shard import DEFAULT_API_URL, Shard, fetch_gateway_bot
 from .stores import FileSessionStore, load_sessions, save_sessions
+from .subscriptions import DEFAULT_MAX_PENDING
 
 __all__ = ["ShardManager", "parse_shard_ids", "save_sessions", "load_sessions"]
 
@@ -120,15 +121,23 @@ class ShardManager:
             shard.on(name, fn)
         return fn
 
-    async def events(self, *names: str, lifecycle: bool = False):
+    async def events(self, *names: str, lifecycle: bool = False,
+                     max_pending: int | None = DEFAULT_MAX_PENDING):
         """Merged async iterator over every shard's events (the shards running when it
-        starts)."""
-        queue: asyncio.Queue = asyncio.Queue()
-        subs = [shard.events(*names, lifecycle=lifecycle) for shard in self.shards.values()]
+        starts).  ``max_pending`` bounds each shard's unread events as in :meth:`Shard.events`;
+        the first shard to overflow ends the iteration with
+        :class:`~gateway.errors.SubscriptionOverflow` after the events it had taken."""
+        # bounded, so a slow reader leaves the events in the shards' own (bounded) queues
+        queue: asyncio.Queue = asyncio.Queue(1 if max_pending is not None else 0)
+        subs = [shard.events(*names, lifecycle=lifecycle, max_pending=max_pending)
+                for shard in self.shards.values()]
 
         async def pump(sub: Any) -> None:
-            async for ev in sub:
-                await queue.put(ev)
+            try:
+                async for ev in sub:
+                    await queue.put(ev)
+            except SubscriptionOverflow as exc:
+                await queue.put(exc)
             await queue.put(None)
 
         pumps = [asyncio.ensure_future(pump(s)) for s in subs]
@@ -139,6 +148,8 @@ class ShardManager:
                 if ev is None:
                     remaining -= 1
                     continue
+                if isinstance(ev, SubscriptionOverflow):
+                    raise ev
                 yield ev
         finally:
             for p in pumps:

@@ -53,8 +53,8 @@ from .protocols import DispatchRecord, EventSink, IdentifyQueue, SessionState, S
 from .ratelimit import Backoff, IdentifyLimiter, SendLimiter
 from .rest import DEFAULT_API_URL, _bare_token, fetch_gateway_bot
 from .session import SessionTracker
-from .subscriptions import (LIFECYCLE_EVENTS, Delivery, GatewayEvent, LifecycleEvent,
-                            Subscription)
+from .subscriptions import (DEFAULT_MAX_PENDING, LIFECYCLE_EVENTS, Delivery, GatewayEvent,
+                            LifecycleEvent, Subscription)
 
 __all__ = [
     "Shard", "GatewayEvent", "LifecycleEvent", "ShardMetrics", "SessionState", "ShardState",
@@ -255,11 +255,15 @@ class Shard:
     def off(self, name: str, fn: Callable | None = None) -> None:
         self.delivery.off(name, fn)
 
-    def events(self, *names: str, lifecycle: bool = False) -> Subscription:
+    def events(self, *names: str, lifecycle: bool = False,
+               max_pending: int | None = DEFAULT_MAX_PENDING) -> Subscription:
         """``async for ev in shard.events("MESSAGE_CREATE")``: dispatches (and lifecycle events
         with ``lifecycle=True``) from the moment of the call until the shard stops, the
-        iterator is closed, or it is dropped (``break``)."""
-        return self.delivery.subscribe(frozenset(names) if names else None, lifecycle)
+        iterator is closed, or it is dropped (``break``).  An iterator ``max_pending`` events
+        behind stops taking events and, after the ones it took, raises
+        :class:`~gateway.errors.SubscriptionOverflow` (None: no bound)."""
+        return self.delivery.subscribe(frozenset(names) if names else None, lifecycle,
+                                       max_pending)
 
     def __aiter__(self) -> AsyncIterator[GatewayEvent]:
         return self.events().__aiter__()

@@ -15,7 +15,10 @@ import weakref
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-__all__ = ["GatewayEvent", "LifecycleEvent", "Subscription", "Delivery", "LIFECYCLE_EVENTS"]
+from .errors import SubscriptionOverflow
+
+__all__ = ["GatewayEvent", "LifecycleEvent", "Subscription", "Delivery", "LIFECYCLE_EVENTS",
+           "DEFAULT_MAX_PENDING"]
 
 log = logging.getLogger("gateway.shard")
 
@@ -63,18 +66,42 @@ class LifecycleEvent:
             raise AttributeError(item) from None
 
 
+#: how many events an ``events()`` iterator may have unread before it overflows
+DEFAULT_MAX_PENDING = 10_000
+
 _END = object()
+
+
+class _Overflow:
+    """Queued after the last event an overflowing iterator took."""
+
+    __slots__ = ("error",)
+
+    def __init__(self, error: SubscriptionOverflow) -> None:
+        self.error = error
 
 
 class Subscription:
     """``async for ev in shard.events(...)``.  Ends when the shard stops, on :meth:`close`, or
-    when the iterator is dropped (``break``)."""
+    when the iterator is dropped (``break``).
 
-    def __init__(self, names: frozenset[str] | None, lifecycle: bool) -> None:
+    At most ``max_pending`` events wait unread (None: no bound).  An iterator that falls that
+    far behind stops taking events: it yields those it took, then raises
+    :class:`~gateway.errors.SubscriptionOverflow`, so memory stays bounded and no event is
+    dropped without the reader being told."""
+
+    def __init__(self, names: frozenset[str] | None, lifecycle: bool,
+                 max_pending: int | None = None) -> None:
+        if max_pending is not None and (not isinstance(max_pending, int) or
+                                        isinstance(max_pending, bool) or max_pending < 1):
+            raise ValueError(f"max_pending must be a positive int or None, not {max_pending!r}")
         self.names = names
         self.lifecycle = lifecycle
+        self.max_pending = max_pending
         self.queue: asyncio.Queue = asyncio.Queue()
         self.ended = False
+        self.overflowed = False
+        self._last: Any = None  # the last item taken
 
     def wants(self, item: Any) -> bool:
         if isinstance(item, LifecycleEvent):
@@ -82,8 +109,14 @@ class Subscription:
         return self.names is None or item.t in self.names
 
     def put(self, item: Any) -> None:
-        if not self.ended:
-            self.queue.put_nowait(item)
+        if self.ended or self.overflowed:
+            return
+        if self.max_pending is not None and self.queue.qsize() >= self.max_pending:
+            self.overflowed = True
+            self.queue.put_nowait(_Overflow(SubscriptionOverflow(self.max_pending, self._last)))
+            return
+        self._last = item
+        self.queue.put_nowait(item)
 
     def end(self) -> None:
         self.queue.put_nowait(_END)
@@ -98,6 +131,9 @@ class Subscription:
         if item is _END:
             self.close()
             raise StopAsyncIteration
+        if isinstance(item, _Overflow):
+            self.close()
+            raise item.error
         return item
 
     def close(self) -> None:
@@ -137,8 +173,9 @@ class Delivery:
         else:
             self.handlers.get(name, []).remove(fn)
 
-    def subscribe(self, names: frozenset[str] | None, lifecycle: bool) -> Subscription:
-        sub = Subscription(names, lifecycle)
+    def subscribe(self, names: frozenset[str] | None, lifecycle: bool,
+                  max_pending: int | None = None) -> Subscription:
+        sub = Subscription(names, lifecycle, max_pending)
         self.subscribers.add(sub)
         return sub
 

@@ -3,9 +3,12 @@ from __future__ import annotations
 
 import asyncio
 
+import pytest
+
 from tests.gateway._helpers import Recorder, caught_up, session_log
 
-from gateway import Backoff, Shard
+from gateway import Backoff, Shard, SubscriptionOverflow
+from gateway.subscriptions import DEFAULT_MAX_PENDING
 from gateway.testing import _free_port
 
 
@@ -59,6 +62,42 @@ async def test_async_iteration(sim, shard_factory):
     assert names[:2] == ["connected", "READY"] or names[:3] == ["connected", "READY", "ready"]
     assert names[-1] == "closed"
     assert names.count("MESSAGE_CREATE") == 3
+
+
+async def test_an_unread_iterator_is_bounded_and_says_so(sim, shard_factory):
+    shard = shard_factory()
+    handled = []
+    shard.on("MESSAGE_CREATE", lambda ev: handled.append(ev.d["i"]))
+    slow = shard.events("MESSAGE_CREATE", max_pending=5)
+    unbounded = shard.events("MESSAGE_CREATE", max_pending=None)
+    assert shard.events().max_pending == DEFAULT_MAX_PENDING
+    shard.start()
+    await shard.wait_until_ready(3)
+    for i in range(20):
+        sim.dispatch("MESSAGE_CREATE", {"i": i})
+    await caught_up(sim, shard)
+    assert handled == list(range(20))  # handlers do not depend on iterators
+    assert slow.queue.qsize() <= 6  # five events and the overflow: memory stays bounded
+    taken = []
+    with pytest.raises(SubscriptionOverflow) as ei:
+        async for ev in slow:
+            taken.append(ev.d["i"])
+    assert taken == [0, 1, 2, 3, 4]  # what it took, in order, before it says it overflowed
+    assert ei.value.max_pending == 5 and ei.value.last.d["i"] == 4
+    assert "after <GatewayEvent shard=0 t=MESSAGE_CREATE" in str(ei.value)
+    sim.dispatch("MESSAGE_CREATE", {"i": 20})
+    await caught_up(sim, shard)
+    with pytest.raises(StopAsyncIteration):  # an overflowed iterator stays ended
+        await slow.__anext__()
+    await shard.close()
+    assert [ev.d["i"] async for ev in unbounded] == list(range(21))
+
+
+@pytest.mark.parametrize("bad", [0, -1, 1.5, True, "10"])
+def test_max_pending_must_be_a_positive_int(bad):
+    from gateway.subscriptions import Subscription
+    with pytest.raises(ValueError):
+        Subscription(None, False, bad)
 
 
 async def test_lifecycle_sequence_on_reconnect(sim, shard_factory):

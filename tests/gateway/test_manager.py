@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from gateway import ShardManager, parse_shard_ids
+from gateway import ShardManager, SubscriptionOverflow, parse_shard_ids
 from gateway.testing import GatewaySimulator
 
 FAST = dict(compress="zlib-stream", invalid_session_delay=lambda: 0.01, close_timeout=1.0)
@@ -132,6 +132,34 @@ async def test_merged_event_iteration():
         for shard_id in (0, 1):
             assert [n for s, n in seen if s == shard_id] == [0, 1, 2]
         await mgr.close(keep_sessions=False)
+
+
+async def test_merged_iteration_is_bounded_and_says_so():
+    async with GatewaySimulator(heartbeat_interval=0.1, shards=2, max_concurrency=2) as sim:
+        mgr = ShardManager(sim.token, api_url=sim.api_url, identify_period=0.0, **fast())
+        handled: list[tuple[int, int]] = []
+        mgr.on("MESSAGE_CREATE", lambda ev: handled.append((ev.shard_id, ev.d["n"])))
+        try:
+            await mgr.start()
+            await asyncio.gather(*(s.wait_until_ready(5) for s in mgr.shards.values()))
+            it = mgr.events("MESSAGE_CREATE", max_pending=3)
+            first = asyncio.ensure_future(it.__anext__())  # the generator subscribes here
+            await asyncio.sleep(0.05)
+            for n in range(30):
+                sim.dispatch("MESSAGE_CREATE", {"n": n})
+            ev = await asyncio.wait_for(first, 3)
+            seen = [(ev.shard_id, ev.d["n"])]
+            await sim.wait_for(lambda: len(handled) == 60, 5, "every event handled")
+            with pytest.raises(SubscriptionOverflow):
+                async for ev in it:
+                    seen.append((ev.shard_id, ev.d["n"]))
+            for shard_id in (0, 1):
+                mine = [n for s, n in seen if s == shard_id]
+                # a prefix in order, at most what the shard's queue, its pump and the merged
+                # queue can hold: nothing skipped, and far from all 30
+                assert mine == list(range(len(mine))) and len(mine) <= 3 + 1 + 1 + 1
+        finally:
+            await mgr.close(keep_sessions=False)
 
 
 async def test_exhausted_session_start_limit_waits_for_reset():
