@@ -72,15 +72,6 @@ DEFAULT_MAX_PENDING = 10_000
 _END = object()
 
 
-class _Overflow:
-    """Queued after the last event an overflowing iterator took."""
-
-    __slots__ = ("error",)
-
-    def __init__(self, error: SubscriptionOverflow) -> None:
-        self.error = error
-
-
 class Subscription:
     """``async for ev in shard.events(...)``.  Ends when the shard stops, on :meth:`close`, or
     when the iterator is dropped (``break``).
@@ -113,7 +104,8 @@ class Subscription:
             return
         if self.max_pending is not None and self.queue.qsize() >= self.max_pending:
             self.overflowed = True
-            self.queue.put_nowait(_Overflow(SubscriptionOverflow(self.max_pending, self._last)))
+            # queued after the last event it took, raised when the reader gets there
+            self.queue.put_nowait(SubscriptionOverflow(self.max_pending, self._last))
             return
         self._last = item
         self.queue.put_nowait(item)
@@ -131,9 +123,9 @@ class Subscription:
         if item is _END:
             self.close()
             raise StopAsyncIteration
-        if isinstance(item, _Overflow):
+        if isinstance(item, SubscriptionOverflow):
             self.close()
-            raise item.error
+            raise item
         return item
 
     def close(self) -> None:

@@ -298,7 +298,7 @@ def install(*, compress: Optional[str] = None) -> Optional[str]:
         version, shard_api, shard_impl = _check_library()
         own = _own_choice(shard_api, shard_impl)
         target = compress or own
-        for needed in {"zlib-stream"} | ({target} if target is not None else set()):
+        for needed in {target or "zlib-stream", "zlib-stream"}:
             _check_decoder_supports(needed)  # zstd is only required when it will be used
         zstd_ok = True
         try:
